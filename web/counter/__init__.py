@@ -1,0 +1,32 @@
+"""The page-counter app: `create_app(settings)` builds a configured Quart app, nothing else runs on import."""
+
+from __future__ import annotations
+
+from hypercorn.middleware import ProxyFixMiddleware
+from quart import Quart
+
+from counter import api, db, errors, health, views
+from counter.config import Settings
+
+SETTINGS_KEY = "counter.settings"
+
+
+def create_app(settings: Settings | None = None) -> Quart:
+    """Build the app from `settings`, or from the environment when none are given."""
+    settings = settings or Settings.from_env()
+    app = Quart(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        # Production never debugs; development may, when QUART_DEBUG asks for it.
+        DEBUG=False if settings.is_production else app.config["DEBUG"],
+        # JSON bodies here are tiny; anything larger is refused before it is read (413).
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.extensions[SETTINGS_KEY] = settings
+    db.init_app(app, settings)
+    errors.init_app(app)
+    for blueprint in (views.bp, api.bp, health.bp):
+        app.register_blueprint(blueprint)
+    # nginx is the one hop in front of us: trust its X-Forwarded-For/-Proto and nobody else's.
+    app.asgi_app = ProxyFixMiddleware(app.asgi_app, mode="legacy", trusted_hops=1)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,41 @@
+"""The JSON API beside the page: read the counter, or add one to it."""
+
+from quart import Blueprint, request
+from quart.typing import ResponseReturnValue
+
+from counter.db import transaction
+from counter.errors import BadRequestError
+from counter.queries import increment_counter, select_count
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.get("/counter")
+async def get_counter() -> ResponseReturnValue:
+    """The current count, unchanged."""
+    async with transaction() as conn:
+        count = await select_count(conn)
+    return {"count": count}
+
+
+@bp.post("/counter")
+async def post_counter() -> ResponseReturnValue:
+    """Add one and return the new count; the body, if any, must be an empty JSON object."""
+    await _require_empty_json_object()
+    async with transaction() as conn:
+        count = await increment_counter(conn)
+    return {"count": count}
+
+
+async def _require_empty_json_object() -> None:
+    """Accept no body or `{}`; anything else is a client error, said before touching the database."""
+    body = await request.get_data(as_text=False)
+    if not body.strip():
+        return
+    if not request.is_json:
+        raise BadRequestError("Send no body, or a JSON object with Content-Type: application/json.")
+    payload = await request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise BadRequestError("The body must be a JSON object.")
+    if payload:
+        raise BadRequestError(f"Unknown fields: {', '.join(sorted(map(str, payload)))}.")

@@ -1,0 +1,32 @@
+"""Hypercorn's settings (`hypercorn --config file:hypercorn_conf.py manage:app`), tunable by environment."""
+
+import os
+import sys
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        sys.exit(f"hypercorn_conf: {name}={raw!r} is invalid: expected a whole number")
+
+
+bind = [os.environ.get("WEB_BIND", "0.0.0.0:8000")]
+# One worker per core: each is a process with its own event loop and its own connection pool.
+workers = _env_int("WEB_WORKERS", os.cpu_count() or 1)
+worker_class = "uvloop"
+# SIGTERM lets in-flight requests finish for this long, then the engine is disposed.
+graceful_timeout = _env_int("WEB_GRACEFUL_TIMEOUT", 10)
+# nginx writes the access log; the app's own errors go to stderr.
+accesslog = None
+errorlog = "-"
+# Don't tell clients what serves them.
+include_server_header = False
+# Reload on code changes in development only, and only when asked (the Docker dev stack asks).
+use_reloader = (
+    os.environ.get("WEB_RELOAD") == "1" and os.environ.get("QUART_ENV") == "development"
+)
+
+# Hypercorn copies every name in this module into its config and pickles it for the workers.
+del os, sys, _env_int
