@@ -1,16 +1,32 @@
-"""Hypercorn's settings (`hypercorn --config file:hypercorn_conf.py manage:app`), tunable by environment."""
+"""Hypercorn's settings, read from the environment (`hypercorn --config file:hypercorn_conf.py`)."""
 
 import os
 import sys
 
+# Hypercorn loads this file before it puts the app's folder on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from counter.config import Settings, SettingsError, load_quartenv
+
 
 def _env_int(name: str, default: int) -> int:
+    import os
+    import sys
+
     raw = os.environ.get(name, "").strip()
     try:
         return int(raw) if raw else default
     except ValueError:
         sys.exit(f"hypercorn_conf: {name}={raw!r} is invalid: expected a whole number")
 
+
+# Check the settings once, in the master, so a bad one ends start-up with one line and a non-zero
+# exit instead of every worker failing (and Hypercorn exiting 0).
+load_quartenv()
+try:
+    Settings.from_env()
+except SettingsError as err:
+    sys.exit(f"counter: configuration error: {err}")
 
 bind = [os.environ.get("WEB_BIND", "0.0.0.0:8000")]
 # One worker per core: each is a process with its own event loop and its own connection pool.
@@ -24,9 +40,7 @@ errorlog = "-"
 # Don't tell clients what serves them.
 include_server_header = False
 # Reload on code changes in development only, and only when asked (the Docker dev stack asks).
-use_reloader = (
-    os.environ.get("WEB_RELOAD") == "1" and os.environ.get("QUART_ENV") == "development"
-)
+use_reloader = os.environ.get("WEB_RELOAD") == "1" and os.environ.get("QUART_ENV") == "development"
 
 # Hypercorn copies every name in this module into its config and pickles it for the workers.
-del os, sys, _env_int
+del os, sys, _env_int, Settings, SettingsError, load_quartenv

@@ -1,4 +1,4 @@
-"""The one place that builds `app`: `hypercorn manage:app`, `quart run` and `quart shell` load it."""
+"""The one place that builds `app`, for `hypercorn manage:app`, `quart run` and `quart shell`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""The page-counter app: `create_app(settings)` builds a configured Quart app, nothing else runs on import."""
+"""The page-counter app: `create_app(settings)` builds it; importing the package runs nothing."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ async def post_counter() -> ResponseReturnValue:
 
 
 async def _require_empty_json_object() -> None:
-    """Accept no body or `{}`; anything else is a client error, said before touching the database."""
+    """Accept no body or `{}`; anything else is a 400, before the database is touched."""
     body = await request.get_data(as_text=False)
     if not body.strip():
         return

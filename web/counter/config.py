@@ -1,4 +1,4 @@
-"""Settings read once from the environment, each value cast and checked, every error naming its variable."""
+"""Settings read once from the environment, each value cast and checked; errors name it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import URL
 T = TypeVar("T")
 
 # The placeholder that .quartenv ships; production refuses it (and anything this short).
-DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"
+DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 (public, and refused)
 MIN_PRODUCTION_SECRET_LENGTH = 16
 ENVIRONMENTS = ("development", "production")
 
@@ -37,7 +37,7 @@ class Settings:
     environment: str = "production"
     # Seconds to wait for a TCP connection before the request gets a 503.
     db_connect_timeout: float = 2.0
-    # Seconds start-up waits for the database before giving up (the server may still be initialising).
+    # Seconds start-up waits for the database (it may still be initialising) before giving up.
     db_startup_timeout: float = 60.0
     # Below MySQL's default wait_timeout (28800 s), so the pool never hands out a connection the
     # server has already closed for idleness.
@@ -45,7 +45,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        """Build settings from environment variables, failing with a message that names the culprit."""
+        """Build settings from the environment; a bad value raises SettingsError naming it."""
         settings = cls(
             secret_key=_required(environ, "SECRET_KEY"),
             db_username=_required(environ, "DB_USERNAME"),
@@ -78,7 +78,8 @@ class Settings:
             raise SettingsError(
                 "SECRET_KEY is the development placeholder or shorter than "
                 f"{MIN_PRODUCTION_SECRET_LENGTH} characters, which QUART_ENV=production refuses: "
-                'set a random one, e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
+                "set a random one, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
 
     def database_url(self, database: str | None = None) -> URL:
@@ -101,9 +102,7 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _optional(
-    environ: Mapping[str, str], name: str, cast: Callable[[str], T], default: T
-) -> T:
+def _optional(environ: Mapping[str, str], name: str, cast: Callable[[str], T], default: T) -> T:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -113,22 +112,32 @@ def _optional(
         raise SettingsError(f"{name}={raw!r} is invalid: {err}") from None
 
 
+def _whole_number(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    value = _whole_number(raw)
     if value < 1:
         raise ValueError("expected a whole number of at least 1")
     return value
 
 
 def _positive_float(raw: str) -> float:
-    value = float(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
     if not value > 0:
         raise ValueError("expected a number of seconds above 0")
     return value
 
 
 def _port(raw: str) -> int:
-    value = int(raw)
+    value = _whole_number(raw)
     if not 1 <= value <= 65535:
         raise ValueError("expected a TCP port from 1 to 65535")
     return value

@@ -1,4 +1,4 @@
-"""Errors the app raises on purpose, and the handlers that turn any error into a clean JSON or HTML reply."""
+"""Errors raised on purpose, and handlers that turn any error into a clean JSON or HTML reply."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every SQL statement the app runs: connection first, plain values back, no transactions opened here."""
+"""Every SQL statement the app runs: connection first, plain values back, no transactions here."""
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection

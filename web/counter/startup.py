@@ -1,4 +1,4 @@
-"""Start-up guards: wait for a database that may still be initialising, and migrate one process at a time."""
+"""Start-up guards: wait for a database that may still be initialising; migrate one at a time."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ class DatabaseStartupError(RuntimeError):
     """The database never answered, or refused us for a reason waiting cannot fix."""
 
 
-async def wait_for_database(engine: AsyncEngine, timeout: float) -> None:
-    """Connect with growing pauses (0.5 s up to 5 s) until the server answers or `timeout` runs out."""
+async def wait_for_database(engine: AsyncEngine, patience: float) -> None:
+    """Try to connect, pausing 0.5 s to 5 s between tries, until it works or `patience` ends."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + patience
     delay = 0.5
     attempt = 1
     where = f"{engine.url.host}:{engine.url.port}"
@@ -45,7 +45,7 @@ async def wait_for_database(engine: AsyncEngine, timeout: float) -> None:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise DatabaseStartupError(
-                    f"database at {where} did not answer within {timeout:g} s "
+                    f"database at {where} did not answer within {patience:g} s "
                     f"(DB_STARTUP_TIMEOUT): {reason}"
                 ) from None
             pause = min(delay, remaining)
@@ -81,13 +81,13 @@ def migration_lock(connection: Connection, timeout: int) -> Iterator[None]:
 
 
 def _error_code(err: BaseException) -> int | None:
-    args = getattr(getattr(err, "orig", None), "args", ())
+    args: tuple[object, ...] = getattr(getattr(err, "orig", None), "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
 
 def _reason(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err
-    args = getattr(orig, "args", ())
+    args: tuple[object, ...] = getattr(orig, "args", ())
     if len(args) == 2 and isinstance(args[1], str):
         return f"{args[1]} ({args[0]})"
     return str(orig) or type(orig).__name__
