@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 
-from counter import api, db, errors, health, views
+from counter import api, batching, db, errors, health, views
 from counter.config import Settings
 
 SETTINGS_KEY = "counter.settings"
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Quart:
     )
     app.extensions[SETTINGS_KEY] = settings
     db.init_app(app, settings)
+    batching.init_app(app)
     errors.init_app(app)
     for blueprint in (views.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)

@@ -3,7 +3,7 @@
 from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
-from counter.db import transaction
+from counter.db import autocommit
 from counter.queries import select_one
 
 bp = Blueprint("health", __name__)
@@ -18,6 +18,6 @@ async def get_healthz() -> ResponseReturnValue:
 @bp.get("/readyz")
 async def get_readyz() -> ResponseReturnValue:
     """The database answers; a 503 (from the error handler) otherwise."""
-    async with transaction() as conn:
+    async with autocommit() as conn:
         await select_one(conn)
     return {"status": "ready"}
