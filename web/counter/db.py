@@ -17,8 +17,8 @@ from typing import Any
 from quart import Quart, current_app
 from sqlalchemy import event, exc
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from counter.config import Settings
 from counter.errors import DatabaseUnavailableError
