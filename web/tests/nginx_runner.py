@@ -1,0 +1,104 @@
+"""A real host nginx on the project's template: rendered as the image does, run in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from servers import RunningServer, free_port, started
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+# NGINX_TEMPLATES: where the test container (docker-compose.test.yml) mounts the repository's
+# nginx/templates, since its image holds web/ only.
+TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or REPO_DIR / "nginx" / "templates")
+TEMPLATE = TEMPLATES / "default.conf.template"
+MIME_TYPES = Path("/etc/nginx/mime.types")
+# $NAME and ${NAME}: the two forms envsubst replaces.
+ENV_REFERENCE = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))")
+
+
+def require_tool(name: str) -> str:
+    """The path of `name`; skip when it is missing, but fail under CI=true where it must exist."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires it")
+        pytest.skip(message)
+    return path
+
+
+def render(variables: Mapping[str, str], template: Path = TEMPLATE) -> str:
+    """The template with `variables` substituted, like envsubst with a list of defined names.
+
+    The official image passes envsubst only the variables set in its environment, so nginx's own
+    $host, $remote_addr... come through untouched; anything else is left alone here too.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        return variables.get(name, match[0])
+
+    return ENV_REFERENCE.sub(substitute, template.read_text())
+
+
+def main_config(directory: Path, site_config: Path) -> str:
+    """A complete nginx.conf whose every writable path is under `directory`, for a non-root run."""
+    # As root, nginx's workers would switch to `nobody`, who cannot read a mkdtemp directory.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    mime = f"    include {MIME_TYPES};\n" if MIME_TYPES.is_file() else ""
+    return (
+        f"{user}"
+        "daemon off;\n"
+        "worker_processes 1;\n"
+        f"pid {directory}/nginx.pid;\n"
+        "error_log stderr warn;\n"
+        "events { worker_connections 128; }\n"
+        "http {\n"
+        f"{mime}"
+        "    access_log off;\n"
+        f"    client_body_temp_path {directory}/client_body;\n"
+        f"    proxy_temp_path {directory}/proxy;\n"
+        f"    fastcgi_temp_path {directory}/fastcgi;\n"
+        f"    uwsgi_temp_path {directory}/uwsgi;\n"
+        f"    scgi_temp_path {directory}/scgi;\n"
+        f"    include {site_config};\n"
+        "}\n"
+    )
+
+
+def write_config(directory: Path, upstream: str, port: int) -> Path:
+    """Render the site for `upstream` on `port` into `directory`; return the main config's path."""
+    site = directory / "default.conf"
+    site.write_text(render({"WEB_UPSTREAM": upstream, "NGINX_PORT": f"127.0.0.1:{port}"}))
+    main = directory / "nginx.conf"
+    main.write_text(main_config(directory, site))
+    return main
+
+
+def nginx_command(nginx: str, directory: Path, config: Path, *args: str) -> list[str]:
+    """nginx with its prefix and start-up error log in `directory` (the defaults need root)."""
+    return [nginx, "-p", f"{directory}/", "-e", "stderr", "-c", str(config), *args]
+
+
+@contextmanager
+def run_nginx(upstream: str, port: int | None = None) -> Iterator[RunningServer]:
+    """nginx in the foreground, proxying to `upstream` ("host:port"), until the block ends."""
+    nginx = require_tool("nginx")
+    port = port or free_port()
+    with tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
+        directory = Path(tmp)
+        config = write_config(directory, upstream, port)
+        command = nginx_command(nginx, directory, config)
+        # /healthz: proxied to the app without touching the database (or the counter).
+        with started(
+            command, f"http://127.0.0.1:{port}", "/healthz", os.environ, directory
+        ) as server:
+            yield server
