@@ -49,18 +49,22 @@ def render(variables: Mapping[str, str], template: Path = TEMPLATE) -> str:
     return ENV_REFERENCE.sub(substitute, template.read_text())
 
 
-def main_config(directory: Path, site_config: Path) -> str:
-    """A complete nginx.conf whose every writable path is under `directory`, for a non-root run."""
+def main_config(directory: Path, site_config: Path, production: bool = False) -> str:
+    """A complete nginx.conf whose every writable path is under `directory`, for a non-root run.
+
+    `production` sizes it like the official image's nginx.conf (a worker per core, 1024
+    connections each), for the benchmark; tests need one small worker.
+    """
     # As root, nginx's workers would switch to `nobody`, who cannot read a mkdtemp directory.
     user = "user root;\n" if os.geteuid() == 0 else ""
     mime = f"    include {MIME_TYPES};\n" if MIME_TYPES.is_file() else ""
     return (
         f"{user}"
         "daemon off;\n"
-        "worker_processes 1;\n"
+        f"worker_processes {'auto' if production else 1};\n"
         f"pid {directory}/nginx.pid;\n"
         "error_log stderr warn;\n"
-        "events { worker_connections 128; }\n"
+        f"events {{ worker_connections {1024 if production else 128}; }}\n"
         "http {\n"
         f"{mime}"
         "    access_log off;\n"
@@ -74,12 +78,12 @@ def main_config(directory: Path, site_config: Path) -> str:
     )
 
 
-def write_config(directory: Path, upstream: str, port: int) -> Path:
+def write_config(directory: Path, upstream: str, port: int, production: bool = False) -> Path:
     """Render the site for `upstream` on `port` into `directory`; return the main config's path."""
     site = directory / "default.conf"
     site.write_text(render({"WEB_UPSTREAM": upstream, "NGINX_PORT": f"127.0.0.1:{port}"}))
     main = directory / "nginx.conf"
-    main.write_text(main_config(directory, site))
+    main.write_text(main_config(directory, site, production))
     return main
 
 
@@ -89,13 +93,15 @@ def nginx_command(nginx: str, directory: Path, config: Path, *args: str) -> list
 
 
 @contextmanager
-def run_nginx(upstream: str, port: int | None = None) -> Iterator[RunningServer]:
+def run_nginx(
+    upstream: str, port: int | None = None, production: bool = False
+) -> Iterator[RunningServer]:
     """nginx in the foreground, proxying to `upstream` ("host:port"), until the block ends."""
     nginx = require_tool("nginx")
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
         directory = Path(tmp)
-        config = write_config(directory, upstream, port)
+        config = write_config(directory, upstream, port, production)
         command = nginx_command(nginx, directory, config)
         # /healthz: proxied to the app without touching the database (or the counter).
         with started(
