@@ -25,9 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 COUNTER = re.compile(r"^Counter: (\d+)$")
-# The one tolerated console error. Chromium asks every site for /favicon.ico; this one serves none
-# and base.html links no icon, so the request logs a 404. Remove once the site has an icon.
-FAVICON_404 = re.compile(r"/favicon\.ico - Failed to load resource: .* status of 404\b")
 WAIT = 10.0  # seconds for any one thing to appear on the page
 # Headless as root: the sandbox needs a user namespace that root in a container doesn't get. The
 # rest keeps Chromium off the network (the closed network refuses Google's hosts, which would show
@@ -131,13 +128,8 @@ def read_console(driver: webdriver.Chrome) -> list[dict[str, Any]]:
 
 
 def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
-    """The console entries at SEVERE level since the last read, but for the missing favicon."""
-    return [
-        entry
-        for entry in read_console(driver)
-        if entry["level"] == "SEVERE"
-        and not (entry["source"] == "network" and FAVICON_404.search(entry["message"]))
-    ]
+    """The console entries at SEVERE level since the last read."""
+    return [entry for entry in read_console(driver) if entry["level"] == "SEVERE"]
 
 
 def test_reload_counts_once_and_the_api_agrees(
