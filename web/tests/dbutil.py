@@ -24,15 +24,28 @@ class UnsafeDatabaseError(RuntimeError):
     """The tests only ever create, migrate and drop databases whose names end in `_test`."""
 
 
+class RootAccessError(RuntimeError):
+    """The test utility could not log in as root to create its throwaway database."""
+
+
 def root_connection(settings: Settings) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
     """Root on the app's server; MYSQL_ROOT_PASSWORD (and MYSQL_ROOT_USER) come from .quartenv."""
-    return pymysql.connect(
-        host=settings.db_host,
-        port=settings.db_port,
-        user=os.environ.get("MYSQL_ROOT_USER", "root"),
-        password=os.environ.get("MYSQL_ROOT_PASSWORD", ""),
-        autocommit=True,
-    )
+    user = os.environ.get("MYSQL_ROOT_USER", "root")
+    try:
+        return pymysql.connect(
+            host=settings.db_host,
+            port=settings.db_port,
+            user=user,
+            password=os.environ.get("MYSQL_ROOT_PASSWORD", ""),
+            autocommit=True,
+        )
+    except pymysql.err.OperationalError as err:
+        raise RootAccessError(
+            f"the tests log in as {user!r} on {settings.db_host}:{settings.db_port} to create "
+            f"their throwaway database, and the server said: {err.args[-1]}. Set "
+            "MYSQL_ROOT_PASSWORD (and MYSQL_ROOT_USER) for an account that may create databases, "
+            "or set DB_PORT to a free port so `make local-db` starts a private server there."
+        ) from None
 
 
 def throwaway_name(base: str) -> str:
