@@ -42,6 +42,11 @@ class Settings:
     # Below MySQL's default wait_timeout (28800 s), so the pool never hands out a connection the
     # server has already closed for idleness.
     db_pool_recycle: int = 1800
+    # Seconds a request may spend on database work before it gets a 503: a server that accepts
+    # but never answers (frozen, partitioned) must not hang requests forever.
+    db_query_timeout: float = 5.0
+    # QUART_DEBUG=1: honoured in development only (the `quart` CLI reads it), refused in production.
+    debug: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -58,6 +63,8 @@ class Settings:
             db_connect_timeout=_optional(environ, "DB_CONNECT_TIMEOUT", _positive_float, 2.0),
             db_startup_timeout=_optional(environ, "DB_STARTUP_TIMEOUT", _positive_float, 60.0),
             db_pool_recycle=_optional(environ, "DB_POOL_RECYCLE", _positive_int, 1800),
+            db_query_timeout=_optional(environ, "DB_QUERY_TIMEOUT", _positive_float, 5.0),
+            debug=_optional(environ, "QUART_DEBUG", _flag, False),
         )
         settings.check()
         return settings
@@ -81,6 +88,9 @@ class Settings:
                 "set a random one, e.g. "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        if self.is_production and self.debug:
+            # The `quart` CLI would turn the debugger on from QUART_DEBUG after create_app.
+            raise SettingsError("QUART_DEBUG is on, which QUART_ENV=production refuses: unset it")
 
     def database_url(self, database: str | None = None) -> URL:
         """The app's SQLAlchemy URL; URL.create escapes passwords with '@', '/' or '%'."""
@@ -141,6 +151,11 @@ def _port(raw: str) -> int:
     if not 1 <= value <= 65535:
         raise ValueError("expected a TCP port from 1 to 65535")
     return value
+
+
+def _flag(raw: str) -> bool:
+    # The values Quart's own get_debug_flag() treats as off; anything else is on.
+    return raw.lower() not in ("0", "false", "no")
 
 
 def _environment(raw: str) -> str:

@@ -25,6 +25,7 @@ from counter.errors import DatabaseUnavailableError
 
 ENGINE_KEY = "counter.engine"
 AUTOCOMMIT_ENGINE_KEY = "counter.autocommit_engine"
+QUERY_TIMEOUT_KEY = "counter.db_query_timeout"
 
 # What a lost, refused or timed-out database looks like from here; anything else is a bug (500).
 UNAVAILABLE_ERRORS = (
@@ -38,7 +39,7 @@ UNAVAILABLE_ERRORS = (
 
 def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
     """A pooled engine for this process; each Hypercorn worker builds its own."""
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url(),
         pool_size=settings.db_pool_size,
         max_overflow=0,
@@ -51,6 +52,43 @@ def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
         connect_args={"connect_timeout": settings.db_connect_timeout},
         **options,
     )
+    tolerate_closed_transports(engine)
+    return engine
+
+
+def tolerate_closed_transports(engine: AsyncEngine) -> None:
+    """Treat a socket the server closed (restart, wait_timeout) as a disconnect under uvloop too.
+
+    Writing to such a socket raises RuntimeError("... the handler is closed") under uvloop, where
+    plain asyncio reports a lost connection; SQLAlchemy only recognises the latter, so pre-ping
+    would fail the request (500) instead of replacing the connection, and discarding it would log
+    a traceback (aio-libs/aiomysql#966, sqlalchemy/sqlalchemy#8871).
+    """
+    dialect = engine.dialect
+    ping, terminate = dialect.do_ping, dialect.do_terminate
+
+    def do_ping(dbapi_connection: DBAPIConnection) -> bool:
+        try:
+            return ping(dbapi_connection)
+        except RuntimeError as err:
+            if not _closed_transport(err):
+                raise
+            return False  # the pool replaces this connection, as for any failed pre-ping
+
+    def do_terminate(dbapi_connection: DBAPIConnection) -> None:
+        try:
+            terminate(dbapi_connection)
+        except RuntimeError as err:
+            if not _closed_transport(err):
+                raise
+            dbapi_connection.driver_connection.close()  # no goodbye on a closed socket
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
+    dialect.do_terminate = do_terminate  # type: ignore[method-assign]
+
+
+def _closed_transport(err: RuntimeError) -> bool:
+    return "handler is closed" in str(err)
 
 
 def create_transactional_engine(settings: Settings) -> AsyncEngine:
@@ -83,6 +121,8 @@ def create_autocommit_engine(settings: Settings) -> AsyncEngine:
 
 def init_app(app: Quart, settings: Settings) -> None:
     """Open the engines in before_serving and dispose of them in after_serving."""
+
+    app.extensions[QUERY_TIMEOUT_KEY] = settings.db_query_timeout
 
     @app.before_serving
     async def open_engines() -> None:
@@ -124,9 +164,24 @@ async def autocommit() -> AsyncIterator[AsyncConnection]:
 
 @asynccontextmanager
 async def unavailable_as_503() -> AsyncIterator[None]:
-    """Turn a lost, refused or timed-out database into DatabaseUnavailableError, logged once."""
+    """Bound the block by DB_QUERY_TIMEOUT; a lost, refused or slow database becomes a 503.
+
+    A server that accepts but never answers would otherwise hold the request (and its pooled
+    connection) forever: the driver has no read timeout. Cancelling mid-statement is safe here:
+    SQLAlchemy treats a cancellation as a disconnect and invalidates that one connection instead
+    of returning it to the pool half-read (`Connection._handle_dbapi_exception`,
+    `util.is_exit_exception`); tests/test_faults_outage.py checks it against a frozen server.
+    """
     try:
-        yield
+        async with asyncio.timeout(current_app.extensions.get(QUERY_TIMEOUT_KEY)):
+            yield
     except UNAVAILABLE_ERRORS as err:
-        current_app.logger.warning("database unavailable: %s", getattr(err, "orig", None) or err)
+        current_app.logger.warning("database unavailable: %s", describe(err))
         raise DatabaseUnavailableError() from err
+
+
+def describe(err: BaseException) -> str:
+    """The driver's own words for a database error, or what kind of failure it was."""
+    if isinstance(err, TimeoutError):
+        return "no answer within DB_QUERY_TIMEOUT"
+    return str(getattr(err, "orig", None) or err) or type(err).__name__
