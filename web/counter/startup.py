@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
+from counter.config import Settings
 from counter.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -18,6 +22,8 @@ log = logging.getLogger(__name__)
 # unknown host. Fail at once with the server's own words.
 PERMANENT_ERROR_CODES = frozenset({1044, 1045, 1049, 2005})
 MAX_RETRY_DELAY = 5.0
+# One attempt may take this long: a server that accepts but never answers must not eat the budget.
+ATTEMPT_TIMEOUT = 10.0
 
 
 class DatabaseStartupError(RuntimeError):
@@ -33,14 +39,15 @@ async def wait_for_database(engine: AsyncEngine, patience: float) -> None:
     where = f"{engine.url.host}:{engine.url.port}"
     while True:
         try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(min(ATTEMPT_TIMEOUT, max(deadline - loop.time(), 0.1))):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
             if attempt > 1:
                 log.warning("database at %s is up after %d attempts", where, attempt)
             return
         except UNAVAILABLE_ERRORS as err:
             reason = _reason(err)
-            if _error_code(err) in PERMANENT_ERROR_CODES:
+            if _error_code(err) in PERMANENT_ERROR_CODES or _unknown_host(err):
                 raise DatabaseStartupError(f"database at {where} refused us: {reason}") from None
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -59,6 +66,23 @@ async def wait_for_database(engine: AsyncEngine, patience: float) -> None:
             await asyncio.sleep(pause)
             delay = min(delay * 2, MAX_RETRY_DELAY)
             attempt += 1
+
+
+def check_database(settings: Settings) -> None:
+    """Block until the app's database answers, at most DB_STARTUP_TIMEOUT; raise if it doesn't."""
+
+    async def check() -> None:
+        engine = create_async_engine(
+            settings.database_url(),
+            poolclass=NullPool,
+            connect_args={"connect_timeout": settings.db_connect_timeout},
+        )
+        try:
+            await wait_for_database(engine, settings.db_startup_timeout)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())
 
 
 @contextmanager
@@ -85,9 +109,28 @@ def _error_code(err: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
+def _unknown_host(err: BaseException) -> bool:
+    """The host name does not resolve (EAI_NONAME); a temporary DNS failure (EAI_AGAIN) is retried.
+
+    The drivers report both as 2003 "Can't connect", with the resolver's error as the cause.
+    """
+    cause = getattr(getattr(err, "orig", None), "__cause__", None)
+    return isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME
+
+
 def _reason(err: BaseException) -> str:
+    """The server's or the driver's words, plus the socket's (refused, unknown host) if any."""
+    if isinstance(err, TimeoutError):
+        return "the server accepted the connection but did not answer"
     orig = getattr(err, "orig", None) or err
     args: tuple[object, ...] = getattr(orig, "args", ())
     if len(args) == 2 and isinstance(args[1], str):
-        return f"{args[1]} ({args[0]})"
-    return str(orig) or type(orig).__name__
+        reason = f"{args[1]} ({args[0]})"
+    else:
+        reason = str(orig) or type(orig).__name__
+    cause = orig.__cause__
+    if isinstance(cause, socket.gaierror) and cause.strerror:
+        reason = f"{reason}: {cause.strerror}"  # "Name or service not known"
+    elif isinstance(cause, OSError) and cause.errno:
+        reason = f"{reason}: {os.strerror(cause.errno)}"  # "Connection refused", not asyncio's
+    return reason
