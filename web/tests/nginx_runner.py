@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or REPO_DIR / "nginx" / "templates")
 TEMPLATE = TEMPLATES / "default.conf.template"
 MIME_TYPES = Path("/etc/nginx/mime.types")
+# The access log's file name inside the run's temp dir (RunningNginx.access_log reads it).
+ACCESS_LOG = "access.log"
 # $NAME and ${NAME}: the two forms envsubst replaces.
 ENV_REFERENCE = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))")
 
@@ -67,7 +70,6 @@ def main_config(directory: Path, site_config: Path, production: bool = False) ->
         f"events {{ worker_connections {1024 if production else 128}; }}\n"
         "http {\n"
         f"{mime}"
-        "    access_log off;\n"
         f"    client_body_temp_path {directory}/client_body;\n"
         f"    proxy_temp_path {directory}/proxy;\n"
         f"    fastcgi_temp_path {directory}/fastcgi;\n"
@@ -81,7 +83,12 @@ def main_config(directory: Path, site_config: Path, production: bool = False) ->
 def write_config(directory: Path, upstream: str, port: int, production: bool = False) -> Path:
     """Render the site for `upstream` on `port` into `directory`; return the main config's path."""
     site = directory / "default.conf"
-    site.write_text(render({"WEB_UPSTREAM": upstream, "NGINX_PORT": f"127.0.0.1:{port}"}))
+    variables = {
+        "WEB_UPSTREAM": upstream,
+        "NGINX_PORT": f"127.0.0.1:{port}",
+        "NGINX_ACCESS_LOG": str(directory / ACCESS_LOG),
+    }
+    site.write_text(render(variables))
     main = directory / "nginx.conf"
     main.write_text(main_config(directory, site, production))
     return main
@@ -92,10 +99,21 @@ def nginx_command(nginx: str, directory: Path, config: Path, *args: str) -> list
     return [nginx, "-p", f"{directory}/", "-e", "stderr", "-c", str(config), *args]
 
 
+@dataclass
+class RunningNginx(RunningServer):
+    """A started nginx, and the folder that holds its config and access log."""
+
+    directory: Path
+
+    def access_log(self) -> list[str]:
+        """The access log's lines so far (the template's `proxied` format)."""
+        return (self.directory / ACCESS_LOG).read_text(errors="replace").splitlines()
+
+
 @contextmanager
 def run_nginx(
     upstream: str, port: int | None = None, production: bool = False
-) -> Iterator[RunningServer]:
+) -> Iterator[RunningNginx]:
     """nginx in the foreground, proxying to `upstream` ("host:port"), until the block ends."""
     nginx = require_tool("nginx")
     port = port or free_port()
@@ -107,4 +125,4 @@ def run_nginx(
         with started(
             command, f"http://127.0.0.1:{port}", "/healthz", os.environ, directory
         ) as server:
-            yield server
+            yield RunningNginx(server.process, server.url, server.log_path, directory)

@@ -10,7 +10,11 @@ import pytest
 
 from nginx_runner import TEMPLATE, nginx_command, render, require_tool, write_config
 
-VARIABLES = {"WEB_UPSTREAM": "web:8000", "NGINX_PORT": "80"}
+VARIABLES = {
+    "WEB_UPSTREAM": "web:8000",
+    "NGINX_PORT": "80",
+    "NGINX_ACCESS_LOG": "/var/log/nginx/access.log",
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,13 @@ def test_matches_what_envsubst_renders(rendered: str) -> None:
         "proxy_set_header Host $host;",
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
+        # The app trusts one hop of X-Forwarded-Host: never let a client's through.
+        "proxy_set_header X-Forwarded-Host $host;",
+        'proxy_set_header Forwarded "";',
+        # Which replica answered, in the log.
+        "log_format proxied ",
+        "upstream=$upstream_addr",
+        "access_log /var/log/nginx/access.log proxied;",
         "client_max_body_size 64k;",
         'add_header X-Content-Type-Options "nosniff" always;',
         'add_header X-Frame-Options "DENY" always;',

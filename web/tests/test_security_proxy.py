@@ -1,0 +1,324 @@
+"""Bad input, error pages and forwarded headers: the real nginx in front of the real Hypercorn."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+
+from counter.config import Settings
+from nginx_runner import RunningNginx, run_nginx
+from proxied_app import SECRET_DETAIL
+from servers import (
+    RunningServer,
+    free_port,
+    hypercorn_command,
+    run_hypercorn,
+    settings_env,
+    started,
+)
+
+pytestmark = pytest.mark.processes
+
+SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
+# What must never reach a client, lower-cased: tracebacks, the database driver's words, and the
+# probe's own secret...
+LEAKS = (
+    "traceback",
+    'file "',
+    "sqlalchemy",
+    "operationalerror",
+    "can't connect",
+    "errno",
+    SECRET_DETAIL.lower(),
+)
+# ...or a server or library with its version ("nginx/1.22.1", "Hypercorn 0.18", "Python/3.11").
+VERSION = re.compile(
+    r"(nginx|hypercorn|quart|werkzeug|python|uvloop|mysql|mariadb)[/ ]v?\d+\.\d+", re.IGNORECASE
+)
+# Loopback has all of 127.0.0.0/8: a client bound to this address is told apart from nginx.
+CLIENT_ADDRESS = "127.0.0.2"
+LOG_WAIT = 5.0
+
+
+@dataclass
+class Reply:
+    """A response read in full."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: str
+
+
+def send(
+    server: RunningServer,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | Iterable[bytes] | None = None,
+    source: str | None = None,
+) -> Reply:
+    """One request on a fresh connection, optionally from the loopback address `source`."""
+    url = urlsplit(server.url)
+    conn = http.client.HTTPConnection(
+        url.hostname or "127.0.0.1",
+        url.port,
+        timeout=10,
+        source_address=(source, 0) if source else None,
+    )
+    try:
+        # An iterable body goes out chunked, with no Content-Length.
+        chunked = body is not None and not isinstance(body, bytes)
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read().decode(errors="replace"))
+    finally:
+        conn.close()
+
+
+def assert_safe(reply: Reply) -> None:
+    """Security headers present, no server version, nothing internal in the body."""
+    for name in SECURITY_HEADERS:
+        assert reply.headers[name], name
+    csp = reply.headers["Content-Security-Policy"] or ""
+    assert "frame-ancestors 'none'" in csp
+    assert "default-src 'self'" in csp
+    # server_tokens off, and Hypercorn's own header switched off (include_server_header).
+    assert reply.headers.get_all("Server") == ["nginx"]
+    body = reply.body.lower()
+    for leak in LEAKS:
+        assert leak not in body, (leak, reply.body)
+    assert not VERSION.search(reply.body), reply.body
+
+
+def log_line(proxy: RunningNginx, marker: str) -> str:
+    """The access log line that mentions `marker` (nginx writes it after the response)."""
+    deadline = time.monotonic() + LOG_WAIT
+    while time.monotonic() < deadline:
+        lines = [line for line in proxy.access_log() if marker in line]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no access log line with {marker!r}: {proxy.access_log()[-5:]}")
+
+
+def probe_env(settings: Settings, port: int) -> dict[str, str]:
+    """The environment Hypercorn gets in production, for `settings`, one worker on `port`."""
+    return {
+        **os.environ,
+        **settings_env(settings),
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings) -> Iterator[RunningServer]:
+    """The real Hypercorn and config on tests/proxied_app.py (the app plus probe routes)."""
+    port = free_port()
+    command = [*hypercorn_command()[:-1], "tests.proxied_app:app"]
+    env = probe_env(settings, port)
+    with started(command, f"http://127.0.0.1:{port}", "/healthz", env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def proxy(app: RunningServer) -> Iterator[RunningNginx]:
+    """nginx on the project's template in front of `app`."""
+    with run_nginx(urlsplit(app.url).netloc) as server:
+        yield server
+
+
+def client_seen(server: RunningServer, **kwargs: object) -> dict[str, str]:
+    """What the app believes about the client of this request."""
+    reply = send(server, "GET", "/_probe/client", **kwargs)  # type: ignore[arg-type]
+    assert reply.status == 200, reply.body
+    seen: dict[str, str] = json.loads(reply.body)
+    return seen
+
+
+# --- Bad input: nginx answers, the app never sees the request ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "path", "headers", "body"),
+    [
+        # client_max_body_size, announced by Content-Length...
+        (413, "POST", "/api/counter?m=len", {}, b"x" * 100_000),
+        # ...or discovered while reading a chunked body.
+        (413, "POST", "/api/counter?m=chunked", {}, [b"x" * 50_000] * 2),
+        # large_client_header_buffers: a request line over 8k, then one header line over 8k.
+        (414, "GET", "/?m=uri&pad=" + "a" * 9000, {}, None),
+        (400, "GET", "/?m=header", {"X-Big": "a" * 9000}, None),
+    ],
+    ids=["body-length", "body-chunked", "uri", "header"],
+)
+def test_bad_input_is_refused_by_nginx(
+    proxy: RunningNginx,
+    status: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | list[bytes] | None,
+) -> None:
+    reply = send(proxy, method, path, headers, body)
+    assert reply.status == status
+    assert_safe(reply)
+    # nginx's own page, and no upstream was asked: $upstream_addr is "-".
+    assert "<center>nginx</center>" in reply.body
+    # The 414's request line is too long to be logged; it is the only 414 here.
+    marker = "m=" + path.split("?m=")[1].split("&")[0] if status != 414 else '" 414 '
+    line = log_line(proxy, marker)
+    assert f" {status} " in line
+    assert "upstream=- " in line
+
+
+# --- Error pages: no traceback, no versions, security headers on every one ---------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 200),
+        ("GET", "/no-such-page", 404),
+        ("GET", "/api/no-such-thing", 404),
+        ("PUT", "/", 405),
+        ("DELETE", "/api/counter", 405),
+        ("GET", "/_probe/boom", 500),
+    ],
+)
+def test_app_pages_through_nginx_leak_nothing(
+    proxy: RunningNginx, method: str, path: str, status: int
+) -> None:
+    reply = send(proxy, method, path)
+    assert reply.status == status
+    assert_safe(reply)
+
+
+def test_hypercorn_sends_no_server_header(app: RunningServer) -> None:
+    # Straight to Hypercorn: include_server_header = False in hypercorn_conf.py.
+    for path in ("/healthz", "/no-such-page", "/_probe/boom"):
+        reply = send(app, "GET", path)
+        assert reply.headers.get_all("Server") is None, path
+        assert SECRET_DETAIL not in reply.body
+
+
+class Relay:
+    """A TCP relay to the database that a test can cut: the app keeps running, its database goes."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                return
+            upstream.settimeout(None)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                thread = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        for sock in [self.listener, *self.sockets]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def relay(settings: Settings) -> Iterator[Relay]:
+    """A cuttable path to the test database; always cut at the end."""
+    relay = Relay(settings.db_host, settings.db_port)
+    try:
+        yield relay
+    finally:
+        relay.cut()
+
+
+def test_database_down_is_a_clean_503(settings: Settings, relay: Relay) -> None:
+    via_relay = dataclasses.replace(settings, db_port=relay.port, db_connect_timeout=1.0)
+    with run_hypercorn(via_relay) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
+        assert send(proxy, "GET", "/api/counter").status == 200
+        relay.cut()
+        for path in ("/", "/api/counter"):
+            reply = send(proxy, "GET", path)
+            assert reply.status == 503, reply.body
+            assert reply.headers["Retry-After"]
+            assert_safe(reply)
+            assert str(relay.port) not in reply.body
+
+
+def test_app_down_is_a_clean_502() -> None:
+    # Nothing listens upstream: nginx's own 502 page.
+    with run_nginx(f"127.0.0.1:{free_port()}") as proxy:
+        reply = send(proxy, "GET", "/")
+    assert reply.status == 502
+    assert_safe(reply)
+
+
+# --- Forwarded headers: trusted from the proxy only, one hop ----------------------------------
+
+
+def test_client_forged_forwarded_for_does_not_reach_the_app(proxy: RunningNginx) -> None:
+    # nginx appends the address it sees ($proxy_add_x_forwarded_for): "6.6.6.6, 127.0.0.2". The
+    # app trusts one hop (ProxyFixMiddleware trusted_hops=1), so it takes the last entry: the
+    # real client, which is neither the forged value nor nginx's own address (127.0.0.1).
+    seen = client_seen(proxy, headers={"X-Forwarded-For": "6.6.6.6"}, source=CLIENT_ADDRESS)
+    assert seen["remote_addr"] == CLIENT_ADDRESS
+
+
+def test_client_forged_proto_and_host_are_replaced_by_nginx(proxy: RunningNginx) -> None:
+    forged = {
+        "Host": "counter.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
+    }
+    seen = client_seen(proxy, headers=forged, source=CLIENT_ADDRESS)
+    # nginx sets X-Forwarded-Proto to its own $scheme and X-Forwarded-Host to $host.
+    assert seen["scheme"] == "http"
+    assert seen["host"] == "counter.example"
+
+
+def test_direct_requests_are_trusted_as_if_from_the_proxy(app: RunningServer) -> None:
+    # One trusted hop means Hypercorn believes whoever connects to it. That is safe only because
+    # nothing but nginx can: compose never publishes the web service's port (test_compose.py)
+    # and on the host Hypercorn binds 127.0.0.1. This test pins the trust boundary down.
+    assert client_seen(app, source=CLIENT_ADDRESS)["remote_addr"] == CLIENT_ADDRESS
+    forged = client_seen(app, headers={"X-Forwarded-For": "6.6.6.6"}, source=CLIENT_ADDRESS)
+    assert forged["remote_addr"] == "6.6.6.6"
