@@ -121,6 +121,22 @@ def test_web_can_be_scaled(dev: dict[str, Service]) -> None:
     assert web["environment"]["DB_HOST"] == "db"
 
 
+def test_nginx_follows_the_web_replicas(dev: dict[str, Service]) -> None:
+    nginx = dev["nginx"]
+    mounts = {mount["target"]: mount for mount in nginx["volumes"]}
+    script = mounts["/docker-entrypoint.d/40-reload-on-upstream-change.sh"]
+    assert script["source"] == str(
+        REPO_DIR / "nginx" / "docker-entrypoint.d" / "40-reload-on-upstream-change.sh"
+    )
+    assert script["read_only"] is True
+    # One file: mounting the folder would hide the image's own entrypoint scripts.
+    assert "/docker-entrypoint.d" not in mounts
+    # The script watches the host part of the same upstream the template proxies to.
+    assert nginx["environment"]["WEB_UPSTREAM"].split(":")[0] in dev
+    assert float(nginx["environment"]["UPSTREAM_RECHECK_SECONDS"]) > 0
+    assert nginx["environment"]["NGINX_ACCESS_LOG"] == "/var/log/nginx/access.log"
+
+
 def test_web_never_gets_the_root_password(dev: dict[str, Service]) -> None:
     assert not dev["web"]["environment"].get("MYSQL_ROOT_PASSWORD")
     assert dev["db"]["environment"]["MYSQL_ROOT_PASSWORD"]
@@ -160,3 +176,7 @@ def test_test_runner_targets_the_test_db(test_stack: dict[str, Service]) -> None
     assert runner["environment"]["DB_HOST"] == "testdb"
     # The test utility creates its throwaway database as root.
     assert runner["environment"]["MYSQL_ROOT_PASSWORD"]
+    # tests/test_nginx.py and tests/test_scale.py read nginx/ (template, reload script) here.
+    mounts = {mount["target"]: mount for mount in runner["volumes"]}
+    assert mounts["/nginx"]["source"] == str(REPO_DIR / "nginx")
+    assert runner["environment"]["NGINX_TEMPLATES"] == "/nginx/templates"
