@@ -137,6 +137,29 @@ def test_nginx_follows_the_web_replicas(dev: dict[str, Service]) -> None:
     assert nginx["environment"]["NGINX_ACCESS_LOG"] == "/var/log/nginx/access.log"
 
 
+def test_dev_stack_serves_the_working_tree_with_reload(dev: dict[str, Service]) -> None:
+    web = dev["web"]
+    mounts = {mount["target"]: mount for mount in web.get("volumes", [])}
+    for target, source in (("/app/counter", "counter"), ("/app/migrations", "migrations")):
+        assert mounts[target]["type"] == "bind"
+        assert mounts[target]["source"] == str(REPO_DIR / "web" / source)
+        # The app must not be able to rewrite its own code, even in development.
+        assert mounts[target]["read_only"] is True
+    # hypercorn_conf.py reloads only with both.
+    assert web["environment"]["WEB_RELOAD"] == "1"
+    assert web["environment"]["QUART_ENV"] == "development"
+
+
+def test_production_image_never_reloads() -> None:
+    # The image is what production runs: no reload switch baked in, a numeric non-root user.
+    dockerfile = (REPO_DIR / "web" / "Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.index("AS runtime") :]
+    assert "WEB_RELOAD" not in dockerfile
+    assert "--reload" not in dockerfile
+    assert "USER 10001:10001" in runtime
+    assert 'CMD ["/app/docker-entrypoint.sh"]' in runtime
+
+
 def test_web_never_gets_the_root_password(dev: dict[str, Service]) -> None:
     assert not dev["web"]["environment"].get("MYSQL_ROOT_PASSWORD")
     assert dev["db"]["environment"]["MYSQL_ROOT_PASSWORD"]
