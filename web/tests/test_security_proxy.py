@@ -272,7 +272,9 @@ def relay(settings: Settings) -> Iterator[Relay]:
 
 
 def test_database_down_is_a_clean_503(settings: Settings, relay: Relay) -> None:
-    via_relay = dataclasses.replace(settings, db_port=relay.port, db_connect_timeout=1.0)
+    via_relay = dataclasses.replace(
+        settings, db_host="127.0.0.1", db_port=relay.port, db_connect_timeout=1.0
+    )
     with run_hypercorn(via_relay) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
         assert send(proxy, "GET", "/api/counter").status == 200
         relay.cut()
