@@ -22,7 +22,7 @@ FORMAT_REVISIONS := if [ -x $(VENV)/bin/ruff ]; then $(VENV)/bin/ruff check --fi
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" .venv/bin/pip-compile --quiet --generate-hashes \
 	--strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe
 
-.PHONY: help up down logs migrate revision shell mysql test \
+.PHONY: help up down logs reload scale migrate revision shell mysql test \
 	venv local-db local-db-stop local-migrate local-revision local-run local-test \
 	lint format lock bench
 
@@ -40,6 +40,13 @@ down: ## Stop and remove the stack's containers (the database volume stays)
 
 logs: ## Follow the stack's logs
 	$(COMPOSE) logs -f
+
+reload: ## Restart the app's workers gracefully (code and templates reload by themselves)
+	$(COMPOSE) kill -s HUP web
+
+scale: ## Run N web replicas behind nginx: make scale N=3
+	@test -n "$(N)" || { echo 'usage: make scale N=3'; exit 2; }
+	$(COMPOSE) up -d --wait --scale web=$(N)
 
 migrate: ## Run alembic upgrade head in the web container
 	$(COMPOSE) exec web alembic upgrade head

@@ -21,6 +21,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         DEBUG=False if settings.is_production else app.config["DEBUG"],
         # JSON bodies here are tiny; anything larger is refused before it is read (413).
         MAX_CONTENT_LENGTH=64 * 1024,
+        # Development re-reads an edited template on the next render; production never checks.
+        TEMPLATES_AUTO_RELOAD=not settings.is_production,
     )
     app.extensions[SETTINGS_KEY] = settings
     db.init_app(app, settings)
