@@ -35,6 +35,17 @@ UNAVAILABLE_ERRORS = (
     ConnectionError,
     asyncio.TimeoutError,
 )
+# uvloop's transports raise RuntimeError where plain asyncio's report a lost connection, and
+# aiomysql passes them on (aio-libs/aiomysql#966): on a socket the server closed, and when the
+# server resets a connection just opened (while it restarts).
+CLOSED_TRANSPORT_MESSAGES = ("handler is closed", "Transport does not expose socket instance")
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """True for a lost, refused or timed-out database, whichever event loop reported it."""
+    if isinstance(err, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(err, RuntimeError) and _closed_transport(err)
 
 
 def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
@@ -88,7 +99,7 @@ def tolerate_closed_transports(engine: AsyncEngine) -> None:
 
 
 def _closed_transport(err: RuntimeError) -> bool:
-    return "handler is closed" in str(err)
+    return any(message in str(err) for message in CLOSED_TRANSPORT_MESSAGES)
 
 
 def create_transactional_engine(settings: Settings) -> AsyncEngine:
@@ -175,7 +186,9 @@ async def unavailable_as_503() -> AsyncIterator[None]:
     try:
         async with asyncio.timeout(current_app.extensions.get(QUERY_TIMEOUT_KEY)):
             yield
-    except UNAVAILABLE_ERRORS as err:
+    except Exception as err:
+        if not is_unavailable(err):
+            raise
         current_app.logger.warning("database unavailable: %s", describe(err))
         raise DatabaseUnavailableError() from err
 

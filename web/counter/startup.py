@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from counter.config import Settings
-from counter.db import UNAVAILABLE_ERRORS
+from counter.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ async def wait_for_database(engine: AsyncEngine, patience: float) -> None:
             if attempt > 1:
                 log.warning("database at %s is up after %d attempts", where, attempt)
             return
-        except UNAVAILABLE_ERRORS as err:
+        except Exception as err:
+            if not is_unavailable(err):
+                raise
             reason = _reason(err)
             if _error_code(err) in PERMANENT_ERROR_CODES or _unknown_host(err):
                 raise DatabaseStartupError(f"database at {where} refused us: {reason}") from None

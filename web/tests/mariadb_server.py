@@ -21,7 +21,7 @@ from pathlib import Path
 import pymysql
 
 from counter.config import Settings
-from dbutil import check_safe, throwaway_name
+from dbutil import check_safe, migrate, throwaway_name
 from servers import free_port
 
 START_TIMEOUT = 30.0
@@ -41,6 +41,7 @@ class MariaDB:
     def start(self, wait: bool = True) -> None:
         """Run the server; with `wait`, return once root can log in over the socket."""
         assert self.process is None, "already running"
+        self.socket.unlink(missing_ok=True)  # a stale one (after kill) would pass for ready
         command = [
             "mariadbd",
             "--no-defaults",
@@ -134,6 +135,17 @@ class MariaDB:
         )
         self.execute(f"GRANT ALL ON `{name}`.* TO %s@'%%'", (settings.db_username,))
         return settings
+
+    def migrated_database(self, base: Settings) -> Settings:
+        """`app_database`, migrated to head."""
+        settings = self.app_database(base)
+        migrate(settings)
+        return settings
+
+    def status(self, name: str) -> int:
+        """A global status counter, e.g. Aborted_clients."""
+        rows = self.execute("SHOW GLOBAL STATUS LIKE %s", (name,))
+        return int(str(rows[0][1]))
 
     def stored_count(self, settings: Settings) -> int:
         """The counter row's value in `settings`' database."""
