@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from quart import Quart, current_app
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from counter.db import AUTOCOMMIT_ENGINE_KEY, unavailable_as_503
+from counter.db import AUTOCOMMIT_ENGINE_KEY, QUERY_TIMEOUT_KEY, unavailable_as_503
 from counter.queries import increment_counter
 
 BATCHER_KEY = "counter.increment_batcher"
@@ -66,9 +66,12 @@ def init_app(app: Quart) -> None:
     @app.before_serving
     async def open_batcher() -> None:
         engine: AsyncEngine = app.extensions[AUTOCOMMIT_ENGINE_KEY]
+        time_limit: float | None = app.extensions.get(QUERY_TIMEOUT_KEY)
 
         async def add(k: int) -> int:
-            async with engine.connect() as conn:
+            # The same bound as a request's own database work: a frozen server fails this batch
+            # (its connection is discarded) rather than applying it after the callers got a 503.
+            async with asyncio.timeout(time_limit), engine.connect() as conn:
                 return await increment_counter(conn, by=k)
 
         app.extensions[BATCHER_KEY] = IncrementBatcher(add)

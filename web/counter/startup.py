@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # unknown host. Fail at once with the server's own words.
 PERMANENT_ERROR_CODES = frozenset({1044, 1045, 1049, 2005})
 MAX_RETRY_DELAY = 5.0
+# One lock per database, named by a digest: MySQL caps lock names at 64 characters, database
+# names are allowed 64 on their own.
+MIGRATION_LOCK_NAME = "CONCAT('alembic.', SHA1(DATABASE()))"
 # One attempt may take this long: a server that accepts but never answers must not eat the budget.
 ATTEMPT_TIMEOUT = 10.0
 
@@ -94,15 +97,16 @@ def migration_lock(connection: Connection, timeout: int) -> Iterator[None]:
     The lock belongs to the session, not the transaction, so it survives the commits that the
     migrations make; we commit right after taking it so that Alembic starts its own transaction.
     """
-    name = text("CONCAT(DATABASE(), '.alembic')")
-    got = connection.scalar(text(f"SELECT GET_LOCK({name}, :timeout)"), {"timeout": timeout})
+    got = connection.scalar(
+        text(f"SELECT GET_LOCK({MIGRATION_LOCK_NAME}, :timeout)"), {"timeout": timeout}
+    )
     connection.commit()
     if got != 1:
         raise DatabaseStartupError(f"another migration held the lock for more than {timeout} s")
     try:
         yield
     finally:
-        connection.execute(text(f"SELECT RELEASE_LOCK({name})"))
+        connection.execute(text(f"SELECT RELEASE_LOCK({MIGRATION_LOCK_NAME})"))
         connection.commit()
 
 

@@ -13,6 +13,7 @@ from subprocess import PIPE
 import pytest
 
 from counter.config import Settings
+from counter.startup import MIGRATION_LOCK_NAME
 from dbutil import root_connection, throwaway_database, throwaway_name
 from servers import WEB_DIR, settings_env, stop
 
@@ -32,7 +33,8 @@ def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
         runs: list[subprocess.Popen[bytes]] = []
         try:
             with holder.cursor() as cur:  # hold the migration lock, so all three must queue
-                cur.execute("SELECT GET_LOCK(%s, 0)", (f"{name}.alembic",))
+                cur.execute(f"USE `{name}`")
+                cur.execute(f"SELECT GET_LOCK({MIGRATION_LOCK_NAME}, 0)")
             for _ in range(RUNS):
                 runs.append(
                     subprocess.Popen(
@@ -42,7 +44,7 @@ def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
             assert waiting_for_lock(settings, RUNS), "all three wait on GET_LOCK"
             assert all(run.poll() is None for run in runs)
             with holder.cursor() as cur:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (f"{name}.alembic",))
+                cur.execute(f"SELECT RELEASE_LOCK({MIGRATION_LOCK_NAME})")
             outputs = [run.communicate(timeout=30)[0].decode(errors="replace") for run in runs]
             codes = [run.returncode for run in runs]
         finally:
