@@ -103,11 +103,11 @@ local-test: local-db ## Run pytest on the host against the host database
 
 # --- Quality, dependencies, benchmark ----------------------------------------------------------
 
-lint: $(VENV_STAMP) ## ruff (lint + format check) and mypy --strict on web/
-	cd web && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+lint: $(VENV_STAMP) ## ruff (lint + format check) on web/ and db/, mypy --strict on the app
+	cd web && .venv/bin/ruff check . ../db && .venv/bin/ruff format --check . ../db && .venv/bin/mypy
 
-format: $(VENV_STAMP) ## Apply ruff's fixes and formatting to web/
-	cd web && .venv/bin/ruff check --fix . && .venv/bin/ruff format .
+format: $(VENV_STAMP) ## Apply ruff's fixes and formatting to web/ and db/
+	cd web && .venv/bin/ruff check --fix . ../db && .venv/bin/ruff format . ../db
 
 bench: local-db ## Load-test the host-run stack with wrk (Hypercorn + nginx) and print a table
 	@echo "Benchmarking: about 3 minutes; the report also lands in web/bench/results/latest.md"

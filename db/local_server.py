@@ -8,6 +8,7 @@ Usage: python db/local_server.py ensure|stop|status
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -26,10 +27,12 @@ SOCKET = STATE / "mysqld.sock"
 PIDFILE = STATE / "mysqld.pid"
 LOG = STATE / "server.log"
 START_TIMEOUT = 60
+# SQL with its arguments, run in order.
+Statements = list[tuple[str, tuple[str, ...]]]
 
 
 def settings() -> dict[str, str]:
-    """.quartenv's values, with the shell's own variables winning, as python-dotenv does for the app."""
+    """.quartenv's values, the shell's own variables winning, as python-dotenv does for the app."""
     values = {k: v or "" for k, v in dotenv_values(ROOT / ".quartenv").items()}
     values.update(os.environ)
     return values
@@ -49,7 +52,9 @@ def answers(host: str, port: int) -> bool:
 
 
 def server_binary() -> str | None:
-    return shutil.which("mariadbd") or shutil.which("mysqld") or _sbin("mariadbd") or _sbin("mysqld")
+    return (
+        shutil.which("mariadbd") or shutil.which("mysqld") or _sbin("mariadbd") or _sbin("mysqld")
+    )
 
 
 def _sbin(name: str) -> str | None:
@@ -63,16 +68,22 @@ def is_mariadb(binary: str) -> bool:
 
 
 def initialise(binary: str) -> None:
-    """Create an empty data directory; root may log in over our socket without a password until setup."""
+    """Create an empty data directory, where root logs in over our socket with no password."""
     say(f"initialising a private server in {DATADIR.relative_to(ROOT)}")
     DATADIR.mkdir(parents=True)
-    user = ["--user", os.environ.get("USER") or _whoami()]
+    user = ["--user", getpass.getuser()]
     if is_mariadb(binary):
         installer = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
         if installer is None:
             sys.exit("[local-db] mariadb-install-db not found: install the mariadb-server package")
-        command = [installer, "--no-defaults", f"--datadir={DATADIR}", "--skip-test-db",
-                   "--auth-root-authentication-method=normal", *user]
+        command = [
+            installer,
+            "--no-defaults",
+            f"--datadir={DATADIR}",
+            "--skip-test-db",
+            "--auth-root-authentication-method=normal",
+            *user,
+        ]
     else:
         command = [binary, "--no-defaults", "--initialize-insecure", f"--datadir={DATADIR}", *user]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -81,19 +92,21 @@ def initialise(binary: str) -> None:
         sys.exit(f"[local-db] initialising failed:\n{result.stdout}{result.stderr}")
 
 
-def _whoami() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_name
-
-
 def start(binary: str, port: int) -> None:
     """Run the server in the background on 127.0.0.1:port, logging to .local/mysql/server.log."""
     command = [
-        binary, "--no-defaults", f"--datadir={DATADIR}", f"--socket={SOCKET}",
-        f"--pid-file={PIDFILE}", f"--log-error={LOG}", f"--port={port}",
-        "--bind-address=127.0.0.1", "--user", os.environ.get("USER") or _whoami(),
-        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+        binary,
+        "--no-defaults",
+        f"--datadir={DATADIR}",
+        f"--socket={SOCKET}",
+        f"--pid-file={PIDFILE}",
+        f"--log-error={LOG}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--user",
+        getpass.getuser(),
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_unicode_ci",
         # Room for the benchmarks' and tests' concurrent pools.
         "--max-connections=500",
     ]
@@ -109,23 +122,50 @@ def start(binary: str, port: int) -> None:
         time.sleep(0.2)
 
 
-def configure(env: dict[str, str]) -> None:
-    """Set root's password and create the app's database and account, as the MySQL image does."""
-    conn = pymysql.connect(unix_socket=str(SOCKET), user="root", password="")
-    root_pw, user, pw, db = (env["MYSQL_ROOT_PASSWORD"], env["DB_USERNAME"],
-                             env["DB_PASSWORD"], env["DATABASE_NAME"])
+def app_statements(env: dict[str, str]) -> Statements:
+    """The app's database and its account with rights on it only, as the MySQL image makes them."""
+    user, password, database = env["DB_USERNAME"], env["DB_PASSWORD"], env["DATABASE_NAME"]
+    return [
+        (f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4", ()),
+        ("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password)),
+        (f"GRANT ALL ON `{database}`.* TO %s@'%%'", (user,)),
+    ]
+
+
+def run_statements(conn: pymysql.Connection, statements: Statements) -> None:
+    """Run each statement with its arguments, then close the connection."""
     with conn.cursor() as cur:
-        for statement, args in [
-            ("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (root_pw,)),
-            ("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION", ()),
-            (f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4", ()),
-            ("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, pw)),
-            (f"GRANT ALL ON `{db}`.* TO %s@'%%'", (user,)),
-            ("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (root_pw,)),
-        ]:
+        for statement, args in statements:
             cur.execute(statement, args or None)
     conn.close()
-    say(f"root password, database {db!r} and account {user!r} set from .quartenv")
+
+
+def configure(env: dict[str, str]) -> None:
+    """Give root the .quartenv password (over TCP from loopback too), then create the app's part."""
+    root_password = env["MYSQL_ROOT_PASSWORD"]
+    conn = pymysql.connect(unix_socket=str(SOCKET), user="root", password="")
+    run_statements(conn, [
+        ("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (root_password,)),
+        ("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION", ()),
+        *app_statements(env),
+        ("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (root_password,)),
+    ])  # fmt: skip
+    say(f"root password, database {env['DATABASE_NAME']!r} and account "
+        f"{env['DB_USERNAME']!r} set from .quartenv")  # fmt: skip
+
+
+def provision_existing(env: dict[str, str], host: str, port: int) -> None:
+    """On a server we did not start: create the app's database and account if root lets us in."""
+    try:
+        conn = pymysql.connect(host=host, port=port, user=env.get("MYSQL_ROOT_USER") or "root",
+                               password=env.get("MYSQL_ROOT_PASSWORD", ""))  # fmt: skip
+    except pymysql.err.OperationalError as err:
+        say(f"root cannot log in there ({err.args[-1]}): the app's database and account must "
+            "exist already, and the tests need MYSQL_ROOT_PASSWORD (and MYSQL_ROOT_USER) for an "
+            "account that may create databases. See README, Troubleshooting.")  # fmt: skip
+        return
+    run_statements(conn, app_statements(env))
+    say(f"database {env['DATABASE_NAME']!r} and account {env['DB_USERNAME']!r} are in place")
 
 
 def ensure() -> None:
@@ -133,12 +173,13 @@ def ensure() -> None:
     host, port = env.get("DB_HOST", "127.0.0.1"), int(env.get("DB_PORT") or 3306)
     if answers(host, port):
         say(f"a database server answers on {host}:{port}; using it")
+        provision_existing(env, host, port)
         return
     binary = server_binary()
     if host not in ("127.0.0.1", "localhost") or binary is None:
         sys.exit(
             f"[local-db] nothing answers on {host}:{port}, and no mariadbd/mysqld is installed to "
-            "start one here: install mariadb-server (or MySQL), or point DB_HOST/DB_PORT at a server"
+            "start one here: install mariadb-server (or MySQL), or point DB_HOST/DB_PORT at one"
         )
     fresh = not (DATADIR / "mysql").exists()
     if fresh:
@@ -172,8 +213,10 @@ def status() -> None:
     env = settings()
     host, port = env.get("DB_HOST", "127.0.0.1"), int(env.get("DB_PORT") or 3306)
     running = PIDFILE.exists()
-    say(f"{host}:{port} {'answers' if answers(host, port) else 'does not answer'}; "
-        f"private server {'running' if running else 'stopped'}")
+    say(
+        f"{host}:{port} {'answers' if answers(host, port) else 'does not answer'}; "
+        f"private server {'running' if running else 'stopped'}"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,8 @@ async def handle_http_exception(error: HTTPException) -> ResponseReturnValue:
     """404, 405, 413 and friends, in the same shape as our own errors."""
     status = error.code or 500
     code = (error.name or "error").lower().replace(" ", "_")
-    headers = dict(error.get_headers()) if status == 405 else {}
-    allow = {"Allow": headers["Allow"]} if "Allow" in headers else {}
+    # Keep the one header a client needs to recover (405's Allow); drop the HTML content type.
+    allow = {k: v for k, v in error.get_headers() if k == "Allow"}
     return await _render(status, code, error.description or error.name, allow)
 
 

@@ -48,6 +48,16 @@ def root_connection(settings: Settings) -> pymysql.connections.Connection[pymysq
         ) from None
 
 
+def app_connection(settings: Settings) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+    """The app's own account on its server, for checking what it may and may not do."""
+    return pymysql.connect(
+        host=settings.db_host,
+        port=settings.db_port,
+        user=settings.db_username,
+        password=settings.db_password,
+    )
+
+
 def throwaway_name(base: str) -> str:
     """A name no parallel run will pick, ending in `_test`."""
     return f"{base}_{secrets.token_hex(4)}_test"

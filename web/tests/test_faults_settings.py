@@ -13,6 +13,7 @@ import pymysql
 import pytest
 
 from counter.config import DEVELOPMENT_SECRET_KEY, Settings
+from dbutil import app_connection
 from servers import WEB_DIR, free_port, hypercorn_command, settings_env
 
 pytestmark = pytest.mark.processes
@@ -92,21 +93,19 @@ def test_production_app_never_debugs(settings: Settings) -> None:
 
 
 def test_the_app_account_holds_no_global_privileges(settings: Settings) -> None:
-    conn = pymysql.connect(
-        host=settings.db_host,
-        port=settings.db_port,
-        user=settings.db_username,
-        password=settings.db_password,
-    )
+    conn = app_connection(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW GRANTS FOR CURRENT_USER()")
             grants = [str(row[0]) for row in cur.fetchall()]
             with pytest.raises(pymysql.err.OperationalError) as denied:
                 cur.execute("SELECT user FROM mysql.user")
+            with pytest.raises(pymysql.err.OperationalError) as refused:
+                cur.execute("CREATE DATABASE counter_escape_test")
     finally:
         conn.close()
     assert denied.value.args[0] == 1142  # SELECT command denied
+    assert refused.value.args[0] == 1044  # access denied to a database of its own making
     for grant in grants:
         assert grant.startswith("GRANT USAGE ON *.*") or " ON *.* " not in grant, grant
     assert any(f"`{settings.database_name}`" in grant for grant in grants), grants

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import http.client
 import json
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ from servers import (
     settings_env,
     started,
 )
+from tcp_relay import open_relay
 
 pytestmark = pytest.mark.processes
 
@@ -214,76 +212,20 @@ def test_hypercorn_sends_no_server_header(app: RunningServer) -> None:
         assert SECRET_DETAIL not in reply.body
 
 
-class Relay:
-    """A TCP relay to the database that a test can cut: the app keeps running, its database goes."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
-        self.threads[0].start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                return
-            upstream.settimeout(None)
-            self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                thread = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
-                self.threads.append(thread)
-                thread.start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """Refuse new connections and drop the open ones."""
-        for sock in [self.listener, *self.sockets]:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in self.threads:
-            thread.join(timeout=5)
-
-
-@pytest.fixture
-def relay(settings: Settings) -> Iterator[Relay]:
-    """A cuttable path to the test database; always cut at the end."""
-    relay = Relay(settings.db_host, settings.db_port)
-    try:
-        yield relay
-    finally:
-        relay.cut()
-
-
-def test_database_down_is_a_clean_503(settings: Settings, relay: Relay) -> None:
-    via_relay = dataclasses.replace(
-        settings, db_host="127.0.0.1", db_port=relay.port, db_connect_timeout=1.0
-    )
-    with run_hypercorn(via_relay) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
-        assert send(proxy, "GET", "/api/counter").status == 200
-        relay.cut()
-        for path in ("/", "/api/counter"):
-            reply = send(proxy, "GET", path)
-            assert reply.status == 503, reply.body
-            assert reply.headers["Retry-After"]
-            assert_safe(reply)
-            assert str(relay.port) not in reply.body
+def test_database_down_is_a_clean_503(settings: Settings) -> None:
+    with open_relay(settings.db_host, settings.db_port) as relay:
+        via_relay = dataclasses.replace(
+            settings, db_host="127.0.0.1", db_port=relay.port, db_connect_timeout=1.0
+        )
+        with run_hypercorn(via_relay) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
+            assert send(proxy, "GET", "/api/counter").status == 200
+            relay.cut()
+            for path in ("/", "/api/counter"):
+                reply = send(proxy, "GET", path)
+                assert reply.status == 503, reply.body
+                assert reply.headers["Retry-After"]
+                assert_safe(reply)
+                assert str(relay.port) not in reply.body
 
 
 def test_app_down_is_a_clean_502() -> None:
