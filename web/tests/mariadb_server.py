@@ -22,7 +22,7 @@ import pymysql
 
 from counter.config import Settings
 from dbutil import check_safe, migrate, throwaway_name
-from servers import free_port
+from servers import free_port, require_tool
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
@@ -43,7 +43,7 @@ class MariaDB:
         assert self.process is None, "already running"
         self.socket.unlink(missing_ok=True)  # a stale one (after kill) would pass for ready
         command = [
-            "mariadbd",
+            require_tool("mariadbd"),
             "--no-defaults",
             f"--datadir={self.root / 'data'}",
             f"--socket={self.socket}",
@@ -170,7 +170,7 @@ def private_mariadb(started: bool = True) -> Iterator[MariaDB]:
     try:
         subprocess.run(
             [
-                "mariadb-install-db",
+                require_tool("mariadb-install-db"),
                 "--no-defaults",
                 f"--datadir={root / 'data'}",
                 "--skip-test-db",

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from servers import RunningServer, free_port, started
+from servers import RunningServer, free_port, require_tool, started
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 # NGINX_TEMPLATES: where the test container (docker-compose.test.yml) mounts the repository's
@@ -25,17 +22,6 @@ MIME_TYPES = Path("/etc/nginx/mime.types")
 ACCESS_LOG = "access.log"
 # $NAME and ${NAME}: the two forms envsubst replaces.
 ENV_REFERENCE = re.compile(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))")
-
-
-def require_tool(name: str) -> str:
-    """The path of `name`; skip when it is missing, but fail under CI=true where it must exist."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}, and CI=true requires it")
-        pytest.skip(message)
-    return path
 
 
 def render(variables: Mapping[str, str], template: Path = TEMPLATE) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from counter.config import Settings
 
@@ -33,6 +36,18 @@ class RunningServer:
     def log(self) -> str:
         """Everything the process printed so far."""
         return self.log_path.read_text(errors="replace")
+
+
+def require_tool(name: str) -> str:
+    """The path of `name` (PATH, then the sbin folders where Debian puts servers); skip when it is
+    missing, but fail under CI=true, where every tool the suite uses must be installed."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        message = f"{name} is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires it")
+        pytest.skip(message)
+    return path
 
 
 def free_port() -> int:

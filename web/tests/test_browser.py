@@ -18,8 +18,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
 from counter.config import Settings
-from nginx_runner import require_tool, run_nginx
-from servers import RunningServer, run_hypercorn
+from nginx_runner import run_nginx
+from servers import RunningServer, require_tool, run_hypercorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from nginx_runner import REPO_DIR, require_tool
+from nginx_runner import REPO_DIR
+from servers import require_tool
 
 pytestmark = pytest.mark.docker
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nginx_runner import TEMPLATE, nginx_command, render, require_tool, write_config
+from nginx_runner import TEMPLATE, nginx_command, render, write_config
+from servers import require_tool
 
 VARIABLES = {
     "WEB_UPSTREAM": "web:8000",
