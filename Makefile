@@ -53,8 +53,9 @@ migrate: ## Run alembic upgrade head in the web container
 
 revision: ## New Alembic revision from tables.py, in the web container: make revision m="add a column"
 	@test -n "$(m)" || { echo 'usage: make revision m="what changed"'; exit 2; }
-	$(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" \
-		-v "$(CURDIR)/web/migrations:/app/migrations" -v "$(CURDIR)/web/counter:/app/counter:ro" \
+	@# The working tree's web/ at /src, writable, so the revision lands in the repo as your own
+	@# file; the service's own mounts of it stay read-only.
+	$(COMPOSE) run --rm --user "$$(id -u):$$(id -g)" -v "$(CURDIR)/web:/src" -w /src \
 		web alembic revision --autogenerate -m "$(m)"
 	@$(FORMAT_REVISIONS)
 
