@@ -32,3 +32,15 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def unique_mb(pid: int) -> float:
+    """Memory only this process holds (private pages, USS): RSS also counts the shared libraries
+    (libpython, uvloop, OpenSSL) that every worker maps once for all."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    kib = sum(
+        int(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(("Private_Clean:", "Private_Dirty:"))
+    )
+    return kib / 1024

@@ -45,7 +45,7 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def verdicts(runs: list[Run], exact: Exact, rss: list[float]) -> list[str]:
+def verdicts(runs: list[Run], exact: Exact, rss: list[float], unique: list[float]) -> list[str]:
     """The issue's targets, each with the measured figure and whether it was met."""
     by_key = {(r.target, r.method, r.path, r.connections): r for r in runs}
     out = []
@@ -83,6 +83,7 @@ def verdicts(runs: list[Run], exact: Exact, rss: list[float]) -> list[str]:
     )
     worst = max(rss, default=0.0)
     out.append(
-        f"- worker RSS: {', '.join(f'{m:.0f} MB' for m in rss)} (< 80 MB: {_met(worst < 80)})"
+        f"- worker RSS: {', '.join(f'{m:.0f} MB' for m in rss)} (< 80 MB: {_met(worst < 80)}); "
+        f"unique to each worker: {', '.join(f'{m:.0f} MB' for m in unique)}"
     )
     return out

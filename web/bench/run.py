@@ -23,7 +23,7 @@ sys.path.insert(0, str(WEB_DIR / "tests"))
 from bench.exact_load import exact_load  # noqa: E402
 from bench.load import Run, measure, settled_count, wrk  # noqa: E402
 from bench.machine import describe_machine  # noqa: E402
-from bench.procstat import rss_mb, worker_pids  # noqa: E402
+from bench.procstat import rss_mb, unique_mb, worker_pids  # noqa: E402
 from bench.report import Exact, table, verdicts  # noqa: E402
 from counter.config import Settings, load_quartenv  # noqa: E402
 from dbutil import migrate, throwaway_database, throwaway_name  # noqa: E402
@@ -72,12 +72,13 @@ def main() -> int:
                 exact = Exact(EXACT_REQUESTS, result.ok, settled_count(settings) - before,
                               len(set(result.values)))  # fmt: skip
             rss = [rss_mb(pid) for pid in workers]
+            unique = [unique_mb(pid) for pid in workers]
         machine = describe_machine(settings)
     report = "\n".join([
         f"## make bench: {machine}", "",
         f"wrk -t1, {seconds} s per run; Hypercorn with {len(workers)} workers (uvloop), "
         "QUART_ENV=production; nginx from nginx/templates, sized like the official image.", "",
-        table(runs), "", *verdicts(runs, exact, rss), "",
+        table(runs), "", *verdicts(runs, exact, rss, unique), "",
     ])  # fmt: skip
     print(report)
     RESULTS.mkdir(exist_ok=True)
