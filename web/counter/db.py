@@ -10,6 +10,8 @@ Two pools per process, over the same account:
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -193,8 +195,19 @@ async def unavailable_as_503() -> AsyncIterator[None]:
         raise DatabaseUnavailableError() from err
 
 
-def describe(err: BaseException) -> str:
-    """The driver's own words for a database error, or what kind of failure it was."""
+def describe(err: BaseException, timeout: str = "no answer within DB_QUERY_TIMEOUT") -> str:
+    """The server's or the driver's words, plus the socket's (refused, unknown host) if any."""
     if isinstance(err, TimeoutError):
-        return "no answer within DB_QUERY_TIMEOUT"
-    return str(getattr(err, "orig", None) or err) or type(err).__name__
+        return timeout
+    orig = getattr(err, "orig", None) or err
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    if len(args) == 2 and isinstance(args[1], str):
+        reason = f"{args[1]} ({args[0]})"
+    else:
+        reason = str(orig) or type(orig).__name__
+    cause = orig.__cause__
+    if isinstance(cause, socket.gaierror) and cause.strerror:
+        reason = f"{reason}: {cause.strerror}"  # "Name or service not known"
+    elif isinstance(cause, OSError) and cause.errno:
+        reason = f"{reason}: {os.strerror(cause.errno)}"  # "Connection refused", not asyncio's
+    return reason

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from counter.config import Settings
-from counter.db import is_unavailable
+from counter.db import describe, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +124,4 @@ def _unknown_host(err: BaseException) -> bool:
 
 
 def _reason(err: BaseException) -> str:
-    """The server's or the driver's words, plus the socket's (refused, unknown host) if any."""
-    if isinstance(err, TimeoutError):
-        return "the server accepted the connection but did not answer"
-    orig = getattr(err, "orig", None) or err
-    args: tuple[object, ...] = getattr(orig, "args", ())
-    if len(args) == 2 and isinstance(args[1], str):
-        reason = f"{args[1]} ({args[0]})"
-    else:
-        reason = str(orig) or type(orig).__name__
-    cause = orig.__cause__
-    if isinstance(cause, socket.gaierror) and cause.strerror:
-        reason = f"{reason}: {cause.strerror}"  # "Name or service not known"
-    elif isinstance(cause, OSError) and cause.errno:
-        reason = f"{reason}: {os.strerror(cause.errno)}"  # "Connection refused", not asyncio's
-    return reason
+    return describe(err, timeout="the server accepted the connection but did not answer")
