@@ -1,50 +1,12 @@
-"""An HTTP client for fault tests: timed single requests, and bursts from a thread pool."""
+"""Load for fault tests: polling until a status comes back, and POST bursts from a thread pool."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-
-@dataclass(frozen=True)
-class Reply:
-    """What one request got back, and how long it took."""
-
-    status: int
-    body: bytes
-    seconds: float
-
-    def json(self) -> dict[str, object]:
-        """The body as a JSON object."""
-        value = json.loads(self.body)
-        assert isinstance(value, dict)
-        return value
-
-    @property
-    def count(self) -> int:
-        """The counter value of a successful API reply."""
-        value = self.json()["count"]
-        assert isinstance(value, int)
-        return value
-
-
-def fetch(base: str, path: str, method: str = "GET", timeout: float = 10.0) -> Reply:
-    """One request on a fresh connection; connection errors propagate."""
-    netloc = urlsplit(base).netloc
-    started = time.monotonic()
-    conn = http.client.HTTPConnection(netloc, timeout=timeout)
-    try:
-        conn.request(method, path)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    return Reply(response.status, body, time.monotonic() - started)
+from http_client import Reply, fetch
 
 
 def wait_for_status(base: str, path: str, status: int, within: float, method: str = "GET") -> Reply:

@@ -9,7 +9,8 @@ import pytest
 
 from counter.config import Settings
 from dbutil import migrate
-from fault_client import Reply, fetch, wait_for_status
+from fault_client import wait_for_status
+from http_client import Reply, fetch
 from mariadb_server import MariaDB, private_mariadb
 from servers import RunningServer, run_hypercorn
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from counter.config import Settings
-from fault_client import fetch, wait_for_status
+from fault_client import wait_for_status
+from http_client import fetch
 from mariadb_server import private_mariadb
 from servers import WEB_DIR, free_port, settings_env, stop, wait_for_http
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from counter.config import Settings
+from http_client import Reply, fetch
 from nginx_runner import RunningNginx, run_nginx
 from proxied_app import SECRET_DETAIL
 from servers import (
@@ -29,7 +28,11 @@ from tcp_relay import open_relay
 
 pytestmark = pytest.mark.processes
 
-SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
 # What must never reach a client, lower-cased: tracebacks, the database driver's words, and the
 # probe's own secret...
 LEAKS = (
@@ -50,54 +53,19 @@ CLIENT_ADDRESS = "127.0.0.2"
 LOG_WAIT = 5.0
 
 
-@dataclass
-class Reply:
-    """A response read in full."""
-
-    status: int
-    headers: http.client.HTTPMessage
-    body: str
-
-
-def send(
-    server: RunningServer,
-    method: str,
-    path: str,
-    headers: dict[str, str] | None = None,
-    body: bytes | Iterable[bytes] | None = None,
-    source: str | None = None,
-) -> Reply:
-    """One request on a fresh connection, optionally from the loopback address `source`."""
-    url = urlsplit(server.url)
-    conn = http.client.HTTPConnection(
-        url.hostname or "127.0.0.1",
-        url.port,
-        timeout=10,
-        source_address=(source, 0) if source else None,
-    )
-    try:
-        # An iterable body goes out chunked, with no Content-Length.
-        chunked = body is not None and not isinstance(body, bytes)
-        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
-        response = conn.getresponse()
-        return Reply(response.status, response.headers, response.read().decode(errors="replace"))
-    finally:
-        conn.close()
-
-
 def assert_safe(reply: Reply) -> None:
     """Security headers present, no server version, nothing internal in the body."""
-    for name in SECURITY_HEADERS:
-        assert reply.headers[name], name
+    for name, value in SECURITY_HEADERS.items():
+        assert reply.headers[name] == value, name
     csp = reply.headers["Content-Security-Policy"] or ""
     assert "frame-ancestors 'none'" in csp
     assert "default-src 'self'" in csp
     # server_tokens off, and Hypercorn's own header switched off (include_server_header).
     assert reply.headers.get_all("Server") == ["nginx"]
-    body = reply.body.lower()
+    body = reply.text.lower()
     for leak in LEAKS:
-        assert leak not in body, (leak, reply.body)
-    assert not VERSION.search(reply.body), reply.body
+        assert leak not in body, (leak, reply.text)
+    assert not VERSION.search(reply.text), reply.text
 
 
 def log_line(proxy: RunningNginx, marker: str) -> str:
@@ -140,8 +108,8 @@ def proxy(app: RunningServer) -> Iterator[RunningNginx]:
 
 def client_seen(server: RunningServer, **kwargs: object) -> dict[str, str]:
     """What the app believes about the client of this request."""
-    reply = send(server, "GET", "/_probe/client", **kwargs)  # type: ignore[arg-type]
-    assert reply.status == 200, reply.body
+    reply = fetch(server.url, "/_probe/client", **kwargs)  # type: ignore[arg-type]
+    assert reply.status == 200, reply.text
     seen: dict[str, str] = json.loads(reply.body)
     return seen
 
@@ -170,11 +138,11 @@ def test_bad_input_is_refused_by_nginx(
     headers: dict[str, str],
     body: bytes | list[bytes] | None,
 ) -> None:
-    reply = send(proxy, method, path, headers, body)
+    reply = fetch(proxy.url, path, method, headers=headers, body=body)
     assert reply.status == status
     assert_safe(reply)
     # nginx's own page, and no upstream was asked: $upstream_addr is "-".
-    assert "<center>nginx</center>" in reply.body
+    assert "<center>nginx</center>" in reply.text
     # The 414's request line is too long to be logged; it is the only 414 here.
     marker = "m=" + path.split("?m=")[1].split("&")[0] if status != 414 else '" 414 '
     line = log_line(proxy, marker)
@@ -189,6 +157,7 @@ def test_bad_input_is_refused_by_nginx(
     ("method", "path", "status"),
     [
         ("GET", "/", 200),
+        ("GET", "/api/counter", 200),
         ("GET", "/no-such-page", 404),
         ("GET", "/api/no-such-thing", 404),
         ("PUT", "/", 405),
@@ -199,7 +168,7 @@ def test_bad_input_is_refused_by_nginx(
 def test_app_pages_through_nginx_leak_nothing(
     proxy: RunningNginx, method: str, path: str, status: int
 ) -> None:
-    reply = send(proxy, method, path)
+    reply = fetch(proxy.url, path, method)
     assert reply.status == status
     assert_safe(reply)
 
@@ -207,9 +176,9 @@ def test_app_pages_through_nginx_leak_nothing(
 def test_hypercorn_sends_no_server_header(app: RunningServer) -> None:
     # Straight to Hypercorn: include_server_header = False in hypercorn_conf.py.
     for path in ("/healthz", "/no-such-page", "/_probe/boom"):
-        reply = send(app, "GET", path)
+        reply = fetch(app.url, path)
         assert reply.headers.get_all("Server") is None, path
-        assert SECRET_DETAIL not in reply.body
+        assert SECRET_DETAIL not in reply.text
 
 
 def test_database_down_is_a_clean_503(settings: Settings) -> None:
@@ -218,20 +187,20 @@ def test_database_down_is_a_clean_503(settings: Settings) -> None:
             settings, db_host="127.0.0.1", db_port=relay.port, db_connect_timeout=1.0
         )
         with run_hypercorn(via_relay) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
-            assert send(proxy, "GET", "/api/counter").status == 200
+            assert fetch(proxy.url, "/api/counter").status == 200
             relay.cut()
             for path in ("/", "/api/counter"):
-                reply = send(proxy, "GET", path)
-                assert reply.status == 503, reply.body
+                reply = fetch(proxy.url, path)
+                assert reply.status == 503, reply.text
                 assert reply.headers["Retry-After"]
                 assert_safe(reply)
-                assert str(relay.port) not in reply.body
+                assert str(relay.port) not in reply.text
 
 
 def test_app_down_is_a_clean_502() -> None:
     # Nothing listens upstream: nginx's own 502 page.
     with run_nginx(f"127.0.0.1:{free_port()}") as proxy:
-        reply = send(proxy, "GET", "/")
+        reply = fetch(proxy.url, "/")
     assert reply.status == 502
     assert_safe(reply)
 
