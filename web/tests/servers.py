@@ -129,23 +129,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def hypercorn_command() -> list[str]:
+def hypercorn_command(app: str = "manage:app") -> list[str]:
     """Hypercorn exactly as production runs it, from the same config file."""
-    return [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py", "manage:app"]
+    return [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py", app]
 
 
-@contextmanager
-def run_hypercorn(
-    settings: Settings, workers: int = 1, extra_env: Mapping[str, str] | None = None
-) -> Iterator[RunningServer]:
-    """Hypercorn serving the app for `settings` on a free loopback port."""
-    port = free_port()
-    env = {
+def server_env(settings: Settings, port: int, workers: int = 1, **extra: str) -> dict[str, str]:
+    """This process's environment plus exactly `settings`, serving on 127.0.0.1:`port`."""
+    return {
         **os.environ,
         **settings_env(settings),
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": str(workers),
-        **(extra_env or {}),
+        **extra,
     }
-    with started(hypercorn_command(), f"http://127.0.0.1:{port}", "/healthz", env) as server:
+
+
+@contextmanager
+def run_hypercorn(
+    settings: Settings,
+    workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
+    app: str = "manage:app",
+) -> Iterator[RunningServer]:
+    """Hypercorn serving `app` for `settings` on a free loopback port."""
+    port = free_port()
+    env = server_env(settings, port, workers, **(extra_env or {}))
+    with started(hypercorn_command(app), f"http://127.0.0.1:{port}", "/healthz", env) as server:
         yield server

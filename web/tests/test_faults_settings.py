@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 
 from counter.config import DEVELOPMENT_SECRET_KEY, Settings
 from dbutil import app_connection
-from servers import WEB_DIR, free_port, hypercorn_command, settings_env
+from servers import WEB_DIR, free_port, hypercorn_command, server_env
 
 pytestmark = pytest.mark.processes
 
@@ -24,13 +23,7 @@ GOOD_SECRET = "a-long-enough-random-production-secret"
 
 def run(command: list[str], settings: Settings, **extra: str) -> subprocess.CompletedProcess[str]:
     """Run `command` in web/ with exactly `settings` (plus `extra`) in its environment."""
-    env = {
-        **os.environ,
-        **settings_env(settings),
-        "WEB_BIND": f"127.0.0.1:{free_port()}",
-        "WEB_WORKERS": "1",
-        **extra,
-    }
+    env = server_env(settings, free_port(), **extra)
     return subprocess.run(command, cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=30)
 
 

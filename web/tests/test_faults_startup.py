@@ -15,7 +15,7 @@ from counter.config import Settings
 from fault_client import wait_for_status
 from http_client import fetch
 from mariadb_server import private_mariadb
-from servers import WEB_DIR, free_port, settings_env, stop, wait_for_http
+from servers import WEB_DIR, free_port, server_env, stop, wait_for_http
 
 pytestmark = pytest.mark.processes
 
@@ -24,14 +24,12 @@ VENV_BIN = str(Path(sys.executable).parent)
 
 def entrypoint_env(settings: Settings, port: int, startup_timeout: float) -> dict[str, str]:
     """The container's environment on the host: settings, bind address, tools on PATH."""
-    return {
-        **os.environ,
-        **settings_env(settings),
-        "DB_STARTUP_TIMEOUT": str(startup_timeout),
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_WORKERS": "1",
-        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
-    }
+    return server_env(
+        settings,
+        port,
+        DB_STARTUP_TIMEOUT=str(startup_timeout),
+        PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    )
 
 
 def test_entrypoint_waits_for_a_late_database_then_migrates_and_serves(

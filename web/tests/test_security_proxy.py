@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -19,10 +18,7 @@ from proxied_app import SECRET_DETAIL
 from servers import (
     RunningServer,
     free_port,
-    hypercorn_command,
     run_hypercorn,
-    settings_env,
-    started,
 )
 from tcp_relay import open_relay
 
@@ -79,23 +75,10 @@ def log_line(proxy: RunningNginx, marker: str) -> str:
     raise AssertionError(f"no access log line with {marker!r}: {proxy.access_log()[-5:]}")
 
 
-def probe_env(settings: Settings, port: int) -> dict[str, str]:
-    """The environment Hypercorn gets in production, for `settings`, one worker on `port`."""
-    return {
-        **os.environ,
-        **settings_env(settings),
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_WORKERS": "1",
-    }
-
-
 @pytest.fixture(scope="module")
 def app(settings: Settings) -> Iterator[RunningServer]:
     """The real Hypercorn and config on tests/proxied_app.py (the app plus probe routes)."""
-    port = free_port()
-    command = [*hypercorn_command()[:-1], "tests.proxied_app:app"]
-    env = probe_env(settings, port)
-    with started(command, f"http://127.0.0.1:{port}", "/healthz", env) as server:
+    with run_hypercorn(settings, app="tests.proxied_app:app") as server:
         yield server
 
 
