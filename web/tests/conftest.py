@@ -16,6 +16,7 @@ from counter.config import Settings, load_quartenv
 from counter.db import get_engine
 from counter.tables import counter
 from dbutil import migrate, throwaway_database, throwaway_name
+from mariadb_server import MariaDB, private_mariadb
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,10 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
 def client(app: Quart) -> QuartClient:
     """A test client for the serving app."""
     return app.test_client()  # type: ignore[return-value]
+
+
+@pytest.fixture
+def private_db(server_settings: Settings) -> Iterator[tuple[MariaDB, Settings]]:
+    """A private MariaDB of the test's own (to stop, freeze, restart), with a migrated database."""
+    with private_mariadb() as server:
+        yield server, server.migrated_database(server_settings)

@@ -71,6 +71,18 @@ def check_safe(name: str) -> None:
         )
 
 
+def create_app_database(cur: pymysql.cursors.Cursor, settings: Settings, name: str) -> None:
+    """Create `name` and grant the app's account on it alone (creating the account if needed:
+    a server the project did not set up may not have it)."""
+    check_safe(name)
+    cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    cur.execute(
+        "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s",
+        (settings.db_username, settings.db_password),
+    )
+    cur.execute(f"GRANT ALL ON `{name}`.* TO %s@'%%'", (settings.db_username,))
+
+
 @contextmanager
 def throwaway_database(settings: Settings, name: str) -> Iterator[Settings]:
     """Create `name`, grant the app's account on it, yield settings that point there, drop it."""
@@ -78,13 +90,7 @@ def throwaway_database(settings: Settings, name: str) -> Iterator[Settings]:
     conn = root_connection(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-            # The account may not exist on a server the project did not set up itself.
-            cur.execute(
-                "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s",
-                (settings.db_username, settings.db_password),
-            )
-            cur.execute(f"GRANT ALL ON `{name}`.* TO %s@'%%'", (settings.db_username,))
+            create_app_database(cur, settings, name)
         yield dataclasses.replace(settings, database_name=name)
     finally:
         with conn.cursor() as cur:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pymysql
 
 from counter.config import Settings
-from dbutil import check_safe, migrate, throwaway_name
+from dbutil import create_app_database, migrate, throwaway_name
 from servers import free_port, require_tool
 
 START_TIMEOUT = 30.0
@@ -126,14 +126,12 @@ class MariaDB:
         settings = dataclasses.replace(
             self.settings(base), database_name=throwaway_name(base.database_name)
         )
-        name = settings.database_name
-        check_safe(name)
-        self.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        self.execute(
-            "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s",
-            (settings.db_username, settings.db_password),
-        )
-        self.execute(f"GRANT ALL ON `{name}`.* TO %s@'%%'", (settings.db_username,))
+        conn = self.root_connection()
+        try:
+            with conn.cursor() as cur:
+                create_app_database(cur, settings, settings.database_name)
+        finally:
+            conn.close()
         return settings
 
     def migrated_database(self, base: Settings) -> Settings:

@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from counter.config import Settings
 from fault_client import Burst, wait_for_status
-from mariadb_server import MariaDB, private_mariadb
+from mariadb_server import MariaDB
 from servers import run_hypercorn
 
 pytestmark = pytest.mark.processes
 
 GRACEFUL_TIMEOUT = 5
 THREADS = 16
-
-
-@pytest.fixture
-def private_db(server_settings: Settings) -> Iterator[tuple[MariaDB, Settings]]:
-    """A private MariaDB with a migrated app database on it."""
-    with private_mariadb() as server:
-        yield server, server.migrated_database(server_settings)
 
 
 def wait_for_answers(burst: Burst, at_least: int, within: float = 10.0) -> None:

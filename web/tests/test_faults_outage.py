@@ -8,10 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from counter.config import Settings
-from dbutil import migrate
 from fault_client import wait_for_status
 from http_client import Reply, fetch
-from mariadb_server import MariaDB, private_mariadb
+from mariadb_server import MariaDB
 from servers import RunningServer, run_hypercorn
 
 pytestmark = pytest.mark.processes
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.processes
 QUERY_TIMEOUT = 1.5
 FAST_503 = 2.0
 RECOVERY = 5.0
-
-
-@pytest.fixture
-def private_db(server_settings: Settings) -> Iterator[tuple[MariaDB, Settings]]:
-    """A private MariaDB with a migrated app database on it."""
-    with private_mariadb() as server:
-        settings = server.app_database(server_settings)
-        migrate(settings)
-        yield server, settings
 
 
 @pytest.fixture
