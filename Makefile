@@ -94,9 +94,9 @@ local-revision: local-migrate ## New Alembic revision from tables.py, on the hos
 	cd web && .venv/bin/alembic revision --autogenerate -m "$(m)"
 	@$(FORMAT_REVISIONS)
 
-local-run: local-migrate ## Serve the app with Hypercorn on http://127.0.0.1:8000
+local-run: local-db ## Check, migrate and serve the app (web/start.sh) on http://127.0.0.1:8000
 	@echo "Serving on http://$(LOCAL_BIND) (Ctrl-C stops)"
-	cd web && WEB_BIND=$(LOCAL_BIND) .venv/bin/hypercorn --config file:hypercorn_conf.py manage:app
+	WEB_BIND=$(LOCAL_BIND) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" web/start.sh
 
 local-test: local-db ## Run pytest on the host against the host database
 	@echo "Running the tests (throwaway <DATABASE_NAME>_<random>_test database, dropped at the end)"

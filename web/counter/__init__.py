@@ -5,10 +5,8 @@ from __future__ import annotations
 from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 
-from counter import api, batching, db, errors, health, views
+from counter import api, db, errors, health, hotpath, views
 from counter.config import Settings
-
-SETTINGS_KEY = "counter.settings"
 
 
 def create_app(settings: Settings | None = None) -> Quart:
@@ -18,16 +16,14 @@ def create_app(settings: Settings | None = None) -> Quart:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         # Production never debugs; development may, when QUART_DEBUG asks for it.
-        DEBUG=False if settings.is_production else app.config["DEBUG"],
+        DEBUG=False if settings.is_production else settings.debug,
         # JSON bodies here are tiny; anything larger is refused before it is read (413).
         MAX_CONTENT_LENGTH=64 * 1024,
         # Development re-reads an edited template on the next render; production never checks.
         TEMPLATES_AUTO_RELOAD=not settings.is_production,
     )
-    app.extensions[SETTINGS_KEY] = settings
     db.init_app(app, settings)
-    batching.init_app(app)
-    errors.init_app(app)
+    errors.init_app(app, hotpath.render)
     for blueprint in (views.bp, api.bp, health.bp):
         app.register_blueprint(blueprint)
     # nginx is the one hop in front of us: trust its X-Forwarded-For/-Proto and nobody else's.

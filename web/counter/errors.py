@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from quart import Quart, current_app, jsonify, render_template, request
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from quart import Quart, Response, current_app, jsonify, request
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 # Machine clients (the API and the health probes) get JSON errors; people get an HTML page.
 JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz")
+Render = Callable[..., Awaitable[str]]
 
 
 class APIError(Exception):
@@ -38,38 +42,40 @@ class DatabaseUnavailableError(APIError):
     message = "The database is unavailable right now. Please try again in a few seconds."
 
 
-def init_app(app: Quart) -> None:
-    """Register the handlers; the most specific class wins, so HTTP errors keep their status."""
-    app.register_error_handler(APIError, handle_api_error)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(Exception, handle_unexpected_error)
+def init_app(app: Quart, render: Render) -> None:
+    """Register the handlers; error pages use the same `render` as the pages (hotpath.render)."""
 
+    async def reply(
+        status: int, code: str, message: str, headers: dict[str, str]
+    ) -> ResponseReturnValue:
+        if request.path.startswith(JSON_PATH_PREFIXES):
+            return jsonify(error={"code": code, "message": message}), status, headers
+        return await render("error.html", status=status, message=message), status, headers
 
-async def handle_api_error(error: APIError) -> ResponseReturnValue:
-    """Render an APIError; 503s say when to retry."""
-    headers = {"Retry-After": "5"} if error.status == 503 else {}
-    return await _render(error.status, error.code, error.message, headers)
+    @app.errorhandler(APIError)
+    async def handle_api_error(error: APIError) -> ResponseReturnValue:
+        """Render an APIError; 503s say when to retry."""
+        headers = {"Retry-After": "5"} if error.status == 503 else {}
+        return await reply(error.status, error.code, error.message, headers)
 
+    @app.after_request
+    async def relative_redirects(response: Response) -> Response:
+        """Werkzeug builds redirects (`/api//counter`) from the client's Host: keep the path."""
+        url = urlsplit(response.location or "")
+        if url.netloc in (request.host, "") and (url.scheme or url.netloc):
+            response.location = urlunsplit(("", "", url.path, url.query, url.fragment))
+        return response
 
-async def handle_http_exception(error: HTTPException) -> ResponseReturnValue:
-    """404, 405, 413 and friends, in the same shape as our own errors."""
-    status = error.code or 500
-    code = (error.name or "error").lower().replace(" ", "_")
-    # Keep the one header a client needs to recover (405's Allow); drop the HTML content type.
-    allow = {k: v for k, v in error.get_headers() if k == "Allow"}
-    return await _render(status, code, error.description or error.name, allow)
+    @app.errorhandler(HTTPException)
+    async def handle_http_exception(error: HTTPException) -> ResponseReturnValue:
+        """404, 405, 413 and friends, in the same shape as our own errors."""
+        code = (error.name or "error").lower().replace(" ", "_")
+        # Keep the one header a client needs to recover (405's Allow); drop the HTML type.
+        allow = {k: v for k, v in error.get_headers() if k == "Allow"}
+        return await reply(error.code or 500, code, error.description or error.name, allow)
 
-
-async def handle_unexpected_error(error: Exception) -> ResponseReturnValue:
-    """Log the traceback for us; the client gets a plain 500 with no internals."""
-    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    return await _render(500, APIError.code, APIError.message, {})
-
-
-async def _render(
-    status: int, code: str, message: str, headers: dict[str, str]
-) -> ResponseReturnValue:
-    if request.path.startswith(JSON_PATH_PREFIXES):
-        return jsonify(error={"code": code, "message": message}), status, headers
-    page = await render_template("error.html", status=status, message=message)
-    return page, status, headers
+    @app.errorhandler(Exception)
+    async def handle_unexpected_error(error: Exception) -> ResponseReturnValue:
+        """Log the traceback for us; the client gets a plain 500 with no internals."""
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return await reply(500, APIError.code, APIError.message, {})

@@ -3,8 +3,8 @@
 from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
-from counter.db import autocommit
-from counter.queries import select_one
+from counter.db import transaction
+from counter.queries import select_count
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +17,7 @@ async def get_healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 async def get_readyz() -> ResponseReturnValue:
-    """The database answers; a 503 (from the error handler) otherwise."""
-    async with autocommit() as conn:
-        await select_one(conn)
+    """The database answers and holds the counter; a 503 (from the error handler) otherwise."""
+    async with transaction() as conn:
+        await select_count(conn)
     return {"status": "ready"}

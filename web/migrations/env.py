@@ -1,15 +1,16 @@
-"""Alembic's async environment: the URL comes from the app's settings, never from alembic.ini."""
+"""Alembic's async environment (`alembic init -t async`), with the app's URL and a named lock."""
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import URL, pool
+from sqlalchemy import URL, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from counter.config import Settings, SettingsError, load_quartenv
-from counter.startup import DatabaseStartupError, migration_lock, wait_for_database
 from counter.tables import metadata
 
 config = context.config
@@ -22,22 +23,45 @@ target_metadata = metadata
 
 # Seconds a process waits for another one's migration to finish before giving up.
 MIGRATION_LOCK_TIMEOUT = 300
+# One lock per database, named by a digest: MySQL caps lock names at 64 characters.
+MIGRATION_LOCK_NAME = "CONCAT('alembic.', SHA1(DATABASE()))"
 
 
-def database_url() -> tuple[URL, float]:
+def database_url() -> URL:
     """The URL the tests injected, or the app's own from the environment (and .quartenv)."""
-    injected = config.attributes.get("database_url")
+    injected: URL | None = config.attributes.get("database_url")
     if injected is not None:
-        return injected, 10.0
+        return injected
     load_quartenv()
-    settings = Settings.from_env()
-    return settings.database_url(), settings.db_startup_timeout
+    return Settings.from_env().database_url()
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold a MySQL named lock (GET_LOCK) so concurrent `alembic upgrade` runs take turns.
+
+    The lock belongs to the session, not the transaction, so it survives the migrations' commits.
+    """
+    got = connection.scalar(
+        text(f"SELECT GET_LOCK({MIGRATION_LOCK_NAME}, :timeout)"),
+        {"timeout": MIGRATION_LOCK_TIMEOUT},
+    )
+    connection.commit()  # so that Alembic begins its own transaction
+    if got != 1:
+        raise SystemExit(
+            f"migrations: another migration held the lock for {MIGRATION_LOCK_TIMEOUT} s"
+        )
+    try:
+        yield
+    finally:
+        connection.execute(text(f"SELECT RELEASE_LOCK({MIGRATION_LOCK_NAME})"))
+        connection.commit()
 
 
 def run_migrations_offline() -> None:
     """Print the SQL instead of running it (`alembic upgrade head --sql`)."""
     context.configure(
-        url=database_url()[0],
+        url=database_url(),
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -48,18 +72,16 @@ def run_migrations_offline() -> None:
 
 def do_run_migrations(connection: Connection) -> None:
     """Migrate while holding the named lock, so parallel starts take turns."""
-    with migration_lock(connection, MIGRATION_LOCK_TIMEOUT):
+    with migration_lock(connection):
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
 
 
 async def run_async_migrations() -> None:
-    """Wait for the server (it may still be starting), then migrate on one connection."""
-    url, startup_timeout = database_url()
-    connectable = create_async_engine(url, poolclass=pool.NullPool)
+    """Migrate on one connection (the start command's preflight has waited for the server)."""
+    connectable = create_async_engine(database_url(), poolclass=pool.NullPool)
     try:
-        await wait_for_database(connectable, startup_timeout)
         async with connectable.connect() as connection:
             await connection.run_sync(do_run_migrations)
     finally:
@@ -67,11 +89,11 @@ async def run_async_migrations() -> None:
 
 
 def run_migrations_online() -> None:
-    """Run against the live database; a bad setting or a missing server ends in one line."""
+    """Run against the live database; a bad setting ends in one line."""
     try:
         asyncio.run(run_async_migrations())
-    except (SettingsError, DatabaseStartupError) as err:
-        raise SystemExit(f"migrations: {err}") from None
+    except SettingsError as err:
+        raise SystemExit(f"migrations: configuration error: {err}") from None
 
 
 if context.is_offline_mode():

@@ -32,11 +32,13 @@ async def test_post_increments_and_returns_new_value(app: Quart, client: QuartCl
         ("[1, 2]", {"Content-Type": "application/json"}),
         ('{"by": 5}', {"Content-Type": "application/json"}),
         ("count=1", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (b'{"\xff": 1}', {"Content-Type": "application/json"}),
+        ("[" * 1000 + "]" * 1000, {"Content-Type": "application/json"}),
     ],
-    ids=["malformed", "not-an-object", "unknown-field", "not-json-at-all"],
+    ids=["malformed", "not-an-object", "unknown-field", "not-json-at-all", "not-utf8", "deep"],
 )
 async def test_bad_bodies_are_400_and_count_nothing(
-    app: Quart, client: QuartClient, body: str, headers: dict[str, str]
+    app: Quart, client: QuartClient, body: str | bytes, headers: dict[str, str]
 ) -> None:
     response = await client.post("/api/counter", data=body, headers=headers)
     assert response.status_code == 400
@@ -65,3 +67,17 @@ async def test_unknown_page_is_404_html(client: QuartClient) -> None:
     html = await response.get_data(as_text=True)
     assert "Error 404" in html
     assert "Traceback" not in html
+
+
+async def test_unknown_fields_are_named_but_not_all_echoed(client: QuartClient) -> None:
+    body = {str(i): 0 for i in range(6000)}
+    response = await client.post("/api/counter", json=body)
+    assert response.status_code == 400
+    assert len(await response.get_data()) < 300
+
+
+async def test_redirects_are_relative_whatever_the_host(client: QuartClient) -> None:
+    for host in ("evil.example", "a<b"):
+        response = await client.get("/api//counter?x=1", headers={"Host": host})
+        assert response.status_code == 308
+        assert response.headers["Location"] == "/api/counter?x=1"

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,14 @@ def test_missing_variable_is_named(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DB_PORT", "abc"), ("DB_PORT", "70000"), ("DB_POOL_SIZE", "0"), ("QUART_ENV", "prod")],
+    [
+        ("DB_PORT", "abc"),
+        ("DB_PORT", "70000"),
+        ("DB_POOL_SIZE", "0"),
+        ("QUART_ENV", "prod"),
+        ("DB_QUERY_TIMEOUT", "inf"),
+        ("DB_CONNECT_TIMEOUT", "nan"),
+    ],
 )
 def test_malformed_variable_is_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^{name}='{value}' is invalid"):
@@ -68,8 +76,43 @@ def test_server_start_stops_with_one_line_naming_the_variable() -> None:
         text=True,
         timeout=30,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr.strip() == (
         "counter: configuration error: "
         "DB_HOST is not set: add it to the environment or to .quartenv"
     )
+
+
+def test_every_setting_round_trips_through_its_variable() -> None:
+    settings = Settings.from_env({**VALID, "QUART_DEBUG": "1", "QUART_ENV": "development"})
+    assert Settings.from_env(settings.to_env()) == settings
+    assert set(settings.to_env()) >= set(VALID)
+
+
+def test_secrets_are_kept_exactly_as_given() -> None:
+    settings = Settings.from_env({**VALID, "DB_PASSWORD": "  spaced  "})
+    assert settings.db_password == "  spaced  "
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    key, password = tmp_path / "key", tmp_path / "password"
+    key.write_text("a-long-enough-secret-from-a-file\n")
+    password.write_text("from file")
+    environ = {k: v for k, v in VALID.items() if k not in ("SECRET_KEY", "DB_PASSWORD")}
+    settings = Settings.from_env(
+        {**environ, "SECRET_KEY_FILE": str(key), "DB_PASSWORD_FILE": str(password)}
+    )
+    assert (settings.secret_key, settings.db_password) == (
+        "a-long-enough-secret-from-a-file",
+        "from file",
+    )
+    with pytest.raises(SettingsError, match="^DB_PASSWORD and DB_PASSWORD_FILE are both set"):
+        Settings.from_env({**VALID, "DB_PASSWORD_FILE": str(password)})
+    with pytest.raises(SettingsError, match="^SECRET_KEY_FILE='/nonexistent' cannot be read"):
+        Settings.from_env({**environ, "SECRET_KEY_FILE": "/nonexistent", "DB_PASSWORD": "x"})
+
+
+def test_an_invalid_secret_is_not_echoed() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**VALID, "SECRET_KEY": "short-secret", "QUART_ENV": "production"})
+    assert "short-secret" not in str(raised.value)

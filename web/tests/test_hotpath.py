@@ -1,0 +1,54 @@
+"""The counter's tuned path: batched increments lose nothing, double nothing, and HEAD reads."""
+
+import asyncio
+
+import pytest
+from quart import Quart
+from quart.testing import QuartClient
+
+from counter.db import get_db
+from counter.hotpath import HotCounter
+from counting import stored_count
+
+CONCURRENT_REQUESTS = 200
+
+
+async def test_concurrent_increments_are_all_counted_and_distinct(
+    app: Quart, client: QuartClient
+) -> None:
+    responses = await asyncio.gather(
+        *(client.post("/api/counter") for _ in range(CONCURRENT_REQUESTS))
+    )
+    assert {r.status_code for r in responses} == {200}
+    values = sorted([(await r.get_json())["count"] for r in responses])
+    assert values == list(range(1, CONCURRENT_REQUESTS + 1))
+    assert await stored_count(app) == CONCURRENT_REQUESTS
+
+
+async def test_callers_arriving_during_a_flight_share_the_next_update(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real_add = HotCounter._add
+
+    async def recording_add(self: HotCounter, k: int) -> int:
+        batches.append(k)
+        return await real_add(self, k)
+
+    monkeypatch.setattr(HotCounter, "_add", recording_add)
+    async with app.app_context():
+        hot = get_db().counter
+        first = asyncio.ensure_future(hot.increment())
+        await asyncio.sleep(0)  # its UPDATE is now in flight
+        values = await asyncio.gather(first, *(hot.increment() for _ in range(49)))
+    assert sorted(values) == list(range(1, 51))
+    # The first caller flew alone; the 49 that queued behind it shared one UPDATE.
+    assert batches == [1, 49]
+    assert await stored_count(app) == 50
+
+
+async def test_head_reads_without_counting(app: Quart, client: QuartClient) -> None:
+    await client.get("/")
+    head = await client.head("/")
+    assert head.status_code == 200
+    assert await stored_count(app) == 1
