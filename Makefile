@@ -104,8 +104,15 @@ local-test: local-db ## Run pytest on the host against the host database
 
 # --- Quality, dependencies, benchmark ----------------------------------------------------------
 
-lint: $(VENV_STAMP) ## ruff (lint + format check) on web/ and db/, mypy --strict on the app
+# Tracked shell scripts: *.sh, and any file whose first line is a sh/bash shebang (.ci/run).
+# \043 is "#", which older makes would take for a comment.
+SHELL_SCRIPTS = $(shell git ls-files | awk '{ if ((getline l < $$0) > 0 && ($$0 ~ /\.sh$$/ || \
+	l ~ /^\043!.*[\/ ](ba|da)?sh( |$$)/)) print; close($$0) }')
+
+lint: $(VENV_STAMP) ## ruff + mypy --strict (Python), hadolint (Dockerfile), shellcheck (shell scripts)
 	cd web && .venv/bin/ruff check . ../db && .venv/bin/ruff format --check . ../db && .venv/bin/mypy
+	$(VENV)/bin/hadolint web/Dockerfile
+	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
 
 format: $(VENV_STAMP) ## Apply ruff's fixes and formatting to web/ and db/
 	cd web && .venv/bin/ruff check --fix . ../db && .venv/bin/ruff format . ../db

@@ -42,6 +42,7 @@ watch_upstream() {
         # `nginx -s reload` parses the config first; if that fails (nginx not started yet, a name
         # that vanished meanwhile), `known` stays as it was and the next round tries again.
         if nginx -s reload; then
+            # shellcheck disable=SC2086 # unquoted on purpose: the addresses, one line
             log "$upstream_host changed, reloaded nginx:" $current
             known=$current
         else
@@ -52,6 +53,7 @@ watch_upstream() {
 
 # The set nginx is about to start with, taken now, before nginx resolves the name itself.
 known=$(addresses || true)
+# shellcheck disable=SC2086 # unquoted on purpose: the addresses, one line
 log "watching $upstream_host every ${interval}s:" $known
 # Detached from the entrypoint's stdin; its output goes to the container log like nginx's own.
 watch_upstream </dev/null &
