@@ -1,0 +1,81 @@
+"""Render deploy/k8s's kustomizations in Python, for tests on machines without kustomize.
+
+Only what those kustomizations use: `resources` (files and directories), `images` and `patches`
+by file, merged like a strategic merge patch for maps and scalars. Lists are replaced whole, where
+kustomize would merge some of them by key (containers by name...): test_k8s compares the result
+with `kubectl kustomize` wherever kubectl is installed, so a patch that relies on that shows up.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Resource = dict[str, Any]
+SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "images", "patches"}
+
+
+class UnsupportedKustomizationError(ValueError):
+    """The kustomization uses a kustomize feature this renderer does not implement."""
+
+
+def load_documents(path: Path) -> list[Resource]:
+    """Every non-empty YAML document in `path`."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def key(resource: Resource) -> tuple[str, str]:
+    """(kind, name): how kustomize finds a patch's target (no namespaces here)."""
+    return resource["kind"], resource["metadata"]["name"]
+
+
+def merge(target: Resource, patch: Resource) -> None:
+    """Apply `patch` to `target` in place: maps merge, null deletes, anything else replaces."""
+    for name, value in patch.items():
+        if value is None:
+            target.pop(name, None)
+        elif isinstance(value, dict) and isinstance(target.get(name), dict):
+            merge(target[name], value)
+        else:
+            target[name] = copy.deepcopy(value)
+
+
+def pod_containers(resource: Resource) -> list[Resource]:
+    """The containers and init containers of a workload's pod template (none for other kinds)."""
+    pod = resource.get("spec", {}).get("template", {}).get("spec", {})
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+def set_image(resources: list[Resource], image: dict[str, str]) -> None:
+    """kustomize's `images` entry: a new name and/or tag for every container using that image."""
+    for resource in resources:
+        for container in pod_containers(resource):
+            name, _, tag = container["image"].partition(":")
+            if name == image["name"]:
+                tag = image.get("newTag", tag)
+                new_name = image.get("newName", name)
+                container["image"] = f"{new_name}:{tag}" if tag else new_name
+
+
+def render(directory: Path) -> list[Resource]:
+    """The resources `kubectl kustomize directory` would print (in file order, not kind order)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    unsupported = set(kustomization) - SUPPORTED_FIELDS
+    if unsupported:
+        raise UnsupportedKustomizationError(f"{directory}: {sorted(unsupported)}")
+    resources: list[Resource] = []
+    for entry in kustomization.get("resources", []):
+        path = directory / entry
+        resources += render(path) if path.is_dir() else load_documents(path)
+    by_key = {key(resource): resource for resource in resources}
+    for entry in kustomization.get("patches", []):
+        if set(entry) != {"path"}:
+            raise UnsupportedKustomizationError(f"{directory}: patch {entry} (only `path`)")
+        for patch in load_documents(directory / entry["path"]):
+            merge(by_key[key(patch)], patch)
+    for image in kustomization.get("images", []):
+        set_image(resources, image)
+    return resources
