@@ -80,11 +80,11 @@ $(VENV_STAMP): web/requirements.txt web/requirements-dev.txt
 	$(VENV)/bin/pip install --require-hashes -r web/requirements.txt -r web/requirements-dev.txt
 	touch $@
 
-local-db: $(VENV_STAMP) ## Make sure a MySQL/MariaDB answers on DB_HOST:DB_PORT (starts a private one)
-	$(VENV)/bin/python db/local_server.py ensure
+local-db: $(VENV_STAMP) ## Make sure root can create the app's database (else start a private server)
+	cd web && .venv/bin/python -m harness.localdb ensure
 
 local-db-stop: $(VENV_STAMP) ## Stop the private database that local-db started
-	$(VENV)/bin/python db/local_server.py stop
+	cd web && .venv/bin/python -m harness.localdb stop
 
 local-migrate: local-db ## Run alembic upgrade head against the host database
 	cd web && .venv/bin/alembic upgrade head

@@ -1,10 +1,12 @@
-"""Fixtures: one throwaway database per run, migrated by Alembic, and a fresh app on it per test."""
+"""Fixtures: one throwaway database per run, migrated by Alembic, and a fresh app on it per test;
+private MariaDB servers for the fault tests."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from quart import Quart
@@ -13,24 +15,38 @@ from sqlalchemy import update
 
 from counter import create_app
 from counter.config import Settings, load_quartenv
-from counter.db import get_engine
+from counter.db import get_db
 from counter.tables import counter
-from dbutil import migrate, throwaway_database, throwaway_name
-from mariadb_server import MariaDB, private_mariadb
+from harness.mariadb import MariaDB
+from harness.provision import (
+    RootAccessError,
+    migrate,
+    new_database,
+    root_connection,
+    root_over_tcp_statements,
+    run_statements,
+    throwaway_database,
+)
+from harness.tools import free_port
 
 
 @pytest.fixture(scope="session")
 def server_settings() -> Settings:
-    """The developer's settings (shell, then .quartenv), in development mode."""
+    """The developer's settings (shell, .local/quartenv, .quartenv) in development mode; the
+    session stops at once, in one line, when root cannot log in on that server."""
     load_quartenv()
-    return dataclasses.replace(Settings.from_env(os.environ), environment="development")
+    settings = Settings.from_env({**os.environ, "QUART_ENV": "development"})
+    try:
+        root_connection(settings).close()
+    except RootAccessError as err:
+        pytest.exit(f"the tests need root to create their database: {err}", returncode=3)
+    return settings
 
 
 @pytest.fixture(scope="session")
 def settings(server_settings: Settings) -> Iterator[Settings]:
     """Settings for this run's throwaway database, migrated to head, dropped at the end."""
-    name = throwaway_name(server_settings.database_name)
-    with throwaway_database(server_settings, name) as test_settings:
+    with throwaway_database(server_settings) as test_settings:
         migrate(test_settings)
         yield test_settings
 
@@ -40,7 +56,7 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
     """A serving app (before/after_serving hooks run) with the counter back at 0."""
     app = create_app(settings)
     async with app.test_app():
-        async with app.app_context(), get_engine().begin() as conn:
+        async with app.app_context(), get_db().engine.begin() as conn:
             await conn.execute(update(counter).values(count=0))
         yield app
 
@@ -52,7 +68,22 @@ def client(app: Quart) -> QuartClient:
 
 
 @pytest.fixture
-def private_db(server_settings: Settings) -> Iterator[tuple[MariaDB, Settings]]:
-    """A private MariaDB of the test's own (to stop, freeze, restart), with a migrated database."""
-    with private_mariadb() as server:
-        yield server, server.migrated_database(server_settings)
+def private_server(tmp_path: Path) -> Iterator[MariaDB]:
+    """A MariaDB of this test's own, to stop, kill, freeze and restart; root as on the real one."""
+    options = ["--skip-name-resolve", "--innodb-buffer-pool-size=16M"]
+    server = MariaDB(tmp_path / "mariadb", free_port(), options)
+    server.initialise()
+    server.start()
+    password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
+    run_statements(server.root(), root_over_tcp_statements(password))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_settings(server_settings: Settings, private_server: MariaDB) -> Settings:
+    """Settings for a migrated database on `private_server` (removed with the server)."""
+    port = private_server.port
+    settings = new_database(dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=port))
+    migrate(settings)
+    return settings

@@ -1,0 +1,1 @@
+"""Real processes for the tests, the host tools and the benchmark: MariaDB, Hypercorn, nginx."""

@@ -1,0 +1,135 @@
+"""`make local-db`: a MariaDB/MySQL on which root may create the app's database, without Docker.
+
+`python -m harness.localdb ensure|stop|status`. `ensure` uses the server on DB_HOST:DB_PORT when
+root logs in there. When nothing answers on a local port, or root is refused (Debian's MariaDB lets
+root in by unix socket only), it starts the project's private server under .local/mysql/ and, when
+that needs another port, writes it to .local/quartenv, which the settings loader reads next time.
+COUNTER_LOCAL_DIR moves .local/ elsewhere (the tests do, to leave the developer's alone).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pymysql
+from dotenv import load_dotenv, set_key
+
+from counter.config import LOCAL_ENV_FILE, Settings, load_quartenv
+from harness.mariadb import MariaDB
+from harness.poll import poll_until
+from harness.provision import (
+    ACCESS_DENIED,
+    app_statements,
+    connect_root,
+    root_over_tcp_statements,
+    run_statements,
+)
+from harness.tools import free_port
+
+LOCAL_DIR = Path(os.environ.get("COUNTER_LOCAL_DIR") or LOCAL_ENV_FILE.parent)
+ENV_FILE = LOCAL_DIR / LOCAL_ENV_FILE.name
+SERVER = LOCAL_DIR / "mysql"
+PORT_FILE = SERVER / "port"
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def say(message: str) -> None:
+    """One line on stdout, marked as this tool's."""
+    print(f"[local-db] {message}", flush=True)
+
+
+def current_settings() -> Settings:
+    """The shell's variables, then .local/quartenv, then .quartenv (development mode)."""
+    load_dotenv(ENV_FILE, override=False)
+    load_quartenv()
+    return Settings.from_env({**os.environ, "QUART_ENV": "development"})
+
+
+def answers(settings: Settings) -> bool:
+    """True when something accepts TCP connections on DB_HOST:DB_PORT."""
+    try:
+        socket.create_connection((settings.db_host, settings.db_port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def running_port() -> int | None:
+    """The private server's port when it is running, else None."""
+    try:
+        os.kill(int((SERVER / "mysqld.pid").read_text()), 0)
+        return int(PORT_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def start_private(port: int) -> None:
+    """Start (initialising on first use) the private server on `port`, detached from us."""
+    server = MariaDB(SERVER, port)
+    if not server.initialised:
+        say(f"initialising the project's private server in {SERVER}")
+        server.initialise()
+    server.start()
+    PORT_FILE.write_text(f"{port}\n")
+    server.detach()
+
+
+def ensure() -> None:
+    """Make sure root can create the app's database on the configured or the private server."""
+    settings = current_settings()
+    where = f"{settings.db_host}:{settings.db_port}"
+    try:
+        run_statements(connect_root(settings, timeout=3), app_statements(settings))
+        say(f"root logs in on {where}; database {settings.database_name!r} and its account ready")
+        return
+    except pymysql.err.OperationalError as err:
+        if err.args[0] not in ACCESS_DENIED and answers(settings):
+            sys.exit(f"[local-db] {where} answers, but: {err.args[1]} ({err.args[0]})")
+        refused = err.args[0] in ACCESS_DENIED
+        reason = (
+            f"{'root cannot log in on' if refused else 'nothing answers on'} {where} "
+            f"({err.args[0]})"
+        )
+    if settings.db_host not in LOOPBACK:
+        sys.exit(f"[local-db] {reason}, and it is not this machine: fix DB_HOST/DB_PORT")
+    port = running_port()
+    if port is None:
+        port = free_port() if refused else settings.db_port
+        start_private(port)
+    server = MariaDB(SERVER, port)
+    password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
+    run_statements(server.root(), [*root_over_tcp_statements(password), *app_statements(settings)])
+    if port != settings.db_port:
+        ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+        set_key(ENV_FILE, "DB_PORT", str(port), quote_mode="never")
+    written = f" (DB_PORT={port} written to {ENV_FILE})" if port != settings.db_port else ""
+    say(f"{reason}: the project's private MariaDB serves on 127.0.0.1:{port}{written}")
+
+
+def stop() -> None:
+    """Stop the private server (SIGTERM) and wait until it has shut down."""
+    port = running_port()
+    if port is None:
+        say("the private server is not running")
+        return
+    pid = int((SERVER / "mysqld.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    poll_until(lambda: running_port() is None, 60, "the private server to stop", interval=0.2)
+    say(f"stopped the private server (pid {pid}, port {port})")
+
+
+def status() -> None:
+    """Say whether the private server runs, and on which port."""
+    port = running_port()
+    say(f"private server running on 127.0.0.1:{port}" if port else "private server stopped")
+
+
+if __name__ == "__main__":
+    commands = {"ensure": ensure, "stop": stop, "status": status}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: python -m harness.localdb {'|'.join(commands)}")
+    commands[sys.argv[1]]()

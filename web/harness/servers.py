@@ -1,0 +1,146 @@
+"""Hypercorn and nginx as real processes on free loopback ports (mirakuru executors).
+
+Hypercorn runs as production does: `hypercorn_conf.py`, `manage:app`, settings passed through
+`Settings.to_env()`. nginx runs the project's template rendered by the real `envsubst` with the
+defined variables only, as the official image's entrypoint does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mirakuru
+from mirakuru.exceptions import ProcessFinishedWithError
+
+from counter.config import Settings
+from harness.provision import WEB_DIR
+from harness.tools import find_tool, free_port
+
+# NGINX_TEMPLATES: where the test container mounts the repository's nginx/templates.
+TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or WEB_DIR.parent / "nginx" / "templates")
+TEMPLATE = TEMPLATES / "default.conf.template"
+HYPERCORN = [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py"]
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class Server:
+    """A started process, where it answers, and where its output goes."""
+
+    executor: mirakuru.HTTPExecutor
+    url: str
+    log_path: Path
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        """The process itself, to signal or wait for."""
+        assert self.executor.process is not None, "not running"
+        return self.executor.process
+
+    def log(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_server(
+    command: Sequence[str], port: int, env: Mapping[str, str], cwd: Path = WEB_DIR
+) -> Iterator[Server]:
+    """Run `command` once http://127.0.0.1:`port`/healthz answers (any status); always stop it."""
+    with tempfile.TemporaryDirectory(prefix="server-") as tmp, open(f"{tmp}/out", "w") as out:
+        url = f"http://127.0.0.1:{port}"
+        executor = mirakuru.HTTPExecutor(
+            list(command), f"{url}/healthz", status=r"\d{3}", method="GET", envvars=dict(env),
+            cwd=str(cwd), timeout=START_TIMEOUT, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        server = Server(executor, url, Path(out.name))
+        try:
+            executor.start()
+        except (mirakuru.ProcessExitedWithError, mirakuru.TimeoutExpired) as err:
+            raise RuntimeError(f"{err}\n--- output ---\n{server.log()}") from None
+        try:
+            yield server
+        finally:
+            with contextlib.suppress(ProcessFinishedWithError):  # a test may have killed it
+                executor.stop()
+
+
+def app_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    """Exactly `settings` (plus `extra`), serving on 127.0.0.1:`port`."""
+    return {**settings.to_env(), "WEB_BIND": f"127.0.0.1:{port}", **extra}
+
+
+@contextmanager
+def run_hypercorn(settings: Settings, app: str = "manage:app", **extra: str) -> Iterator[Server]:
+    """Hypercorn serving `app` for `settings` on a free loopback port."""
+    port = free_port()
+    with run_server([*HYPERCORN, app], port, app_env(settings, port, **extra)) as server:
+        yield server
+
+
+def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
+    """The template through `envsubst '$WEB_UPSTREAM ...'`; one `server` line per upstream."""
+    names = {
+        "WEB_UPSTREAM": upstreams[0],
+        "NGINX_PORT": listen,
+        "NGINX_ACCESS_LOG": str(access_log),
+    }
+    site = subprocess.run(
+        [find_tool("envsubst"), " ".join(f"${{{name}}}" for name in names)],
+        input=TEMPLATE.read_text(), env=names, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(line for line in site.splitlines() if f"server {upstreams[0]}" in line)
+    return site.replace(line, "\n".join(line.replace(upstreams[0], u) for u in upstreams))
+
+
+def main_config(directory: Path, production: bool) -> str:
+    """nginx.conf with every writable path under `directory`; `production` sizes it like the
+    official image (a worker per core, 1024 connections each), tests get one small worker."""
+    user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody
+    mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").is_file() else ""
+    temp = (
+        "".join(
+            f"{kind}_temp_path {directory}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+        )
+        + f"uwsgi_temp_path {directory}/uwsgi; scgi_temp_path {directory}/scgi;"
+    )
+    return (
+        f"{user}daemon off; worker_processes {'auto' if production else 1};\n"
+        f"pid {directory}/nginx.pid; error_log stderr warn;\n"
+        f"events {{ worker_connections {1024 if production else 128}; }}\n"
+        f"http {{ {mime} {temp} include {directory}/default.conf; }}\n"
+    )
+
+
+@dataclass
+class Nginx(Server):
+    """A started nginx, and the folder that holds its config and access log."""
+
+    directory: Path
+
+    def access_log(self) -> list[str]:
+        """The access log's lines so far (the template's `proxied` format)."""
+        return (self.directory / "access.log").read_text(errors="replace").splitlines()
+
+
+@contextmanager
+def run_nginx(upstreams: Sequence[str], production: bool = False) -> Iterator[Nginx]:
+    """nginx on a free port proxying to `upstreams` ("host:port" each), until the block ends."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
+        directory = Path(tmp)
+        site = render_site(upstreams, f"127.0.0.1:{port}", directory / "access.log")
+        (directory / "default.conf").write_text(site)
+        (directory / "nginx.conf").write_text(main_config(directory, production))
+        command = [find_tool("nginx"), "-p", f"{tmp}/", "-e", "stderr", "-c", f"{tmp}/nginx.conf"]
+        with run_server(command, port, {}, directory) as server:
+            yield Nginx(server.executor, server.url, server.log_path, directory)

@@ -1,0 +1,26 @@
+"""Finding the programs the harness runs, and free loopback ports for them."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+
+class MissingToolError(RuntimeError):
+    """A program the harness needs is not installed."""
+
+
+def find_tool(name: str) -> str:
+    """The path of `name`: PATH, then the sbin folders where Debian puts servers."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise MissingToolError(f"{name} is not installed (Debian: mariadb-server, nginx, ...)")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

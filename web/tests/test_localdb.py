@@ -1,0 +1,86 @@
+"""`make local-db` where the MariaDB running lets root in by unix socket only (Debian's default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+from dotenv import dotenv_values
+
+from counter.config import Settings
+from harness.mariadb import MariaDB
+from harness.provision import WEB_DIR, root_connection
+from harness.tools import free_port
+
+pytestmark = pytest.mark.processes
+
+
+@pytest.fixture
+def socket_only_mariadb(tmp_path: Path) -> Iterator[MariaDB]:
+    """A MariaDB whose root@localhost uses unix_socket auth only, as Debian's package sets it up."""
+    server = MariaDB(tmp_path / "debian", free_port(), options=())  # names resolved, as Debian's
+    server.initialise()
+    server.start()
+    yield server
+    server.stop()
+
+
+def localdb(command: str, local_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """`python -m harness.localdb <command>` on DB_PORT=`port`, with .local/ in `local_dir`."""
+    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(port),
+           "COUNTER_LOCAL_DIR": str(local_dir)}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "harness.localdb", command],
+        cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+
+
+def test_refused_root_starts_the_private_server_on_a_free_port(
+    socket_only_mariadb: MariaDB, tmp_path: Path, server_settings: Settings
+) -> None:
+    local_dir, port = tmp_path / "local", socket_only_mariadb.port
+    started = time.monotonic()
+    result = localdb("ensure", local_dir, port)
+    took = time.monotonic() - started
+    try:
+        assert result.returncode == 0, result
+        assert took < 20, "no retries on an access-denied error"
+        private = int(dotenv_values(local_dir / "quartenv")["DB_PORT"] or 0)
+        assert private not in (0, port)
+        line = f"root cannot log in on 127.0.0.1:{port} (1698): the project's private MariaDB"
+        assert line in result.stdout, result.stdout
+        assert result.stdout.strip().splitlines()[-1].count(f"DB_PORT={private}") == 1
+        # Root and the app's account both log in over TCP on the private server.
+        settings = dataclasses.replace(server_settings, db_port=private)
+        root_connection(settings).close()
+        pymysql.connect(host="127.0.0.1", port=private, user=settings.db_username,
+                        password=settings.db_password).close()  # fmt: skip
+        again = localdb("ensure", local_dir, private)  # as the next make target sees it
+        assert again.returncode == 0, again
+        assert f"root logs in on 127.0.0.1:{private}" in again.stdout
+    finally:
+        stopped = localdb("stop", local_dir, port)
+    assert stopped.returncode == 0, stopped
+    assert "stopped the private server" in stopped.stdout
+    assert localdb("status", local_dir, port).stdout.strip() == "[local-db] private server stopped"
+
+
+def test_a_test_session_stops_at_once_when_root_is_refused(socket_only_mariadb: MariaDB) -> None:
+    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(socket_only_mariadb.port)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_views.py"],
+        cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0
+    assert result.stdout.count("'root' cannot log in on 127.0.0.1") == 1, result.stdout
+    assert " passed" not in result.stdout, result.stdout
+    assert " error" not in result.stdout, result.stdout
