@@ -24,7 +24,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" .venv/bin/pip-compile --quiet 
 
 .PHONY: help up down logs reload scale migrate revision shell mysql test \
 	venv local-db local-db-stop local-migrate local-revision local-run local-test \
-	lint format lock bench
+	lint format lock bench cert
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-15s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -70,6 +70,9 @@ test: ## Run pytest in a container against a throwaway MySQL, then remove both
 	$(TEST_COMPOSE) run --rm test; status=$$?; \
 		$(TEST_COMPOSE) down -v --remove-orphans; \
 		exit $$status
+
+cert: ## Self-signed certificate for https://localhost in nginx/certs/ (see nginx/README.md)
+	sh nginx/make-cert.sh nginx/certs
 
 # --- Host (no Docker) ----------------------------------------------------------------------------
 
