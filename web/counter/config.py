@@ -143,6 +143,11 @@ class Settings:
         if self.is_production and self.debug:
             raise SettingsError("QUART_DEBUG is on, which QUART_ENV=production refuses: unset it")
 
+    @property
+    def db_lock_wait(self) -> int:
+        """Whole seconds the server waits for a lock: under half the request budget, at least 1."""
+        return max(1, int(self.db_query_timeout / 2))
+
     def database_url(self) -> URL:
         """The app's SQLAlchemy URL; URL.create escapes passwords with '@', '/' or '%'."""
         return URL.create(

@@ -10,6 +10,7 @@ from typing import Any
 from quart import Quart, current_app
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from counter.breaker import CircuitBreaker
 from counter.compat import tolerate_closed_transports
 from counter.config import Settings
 from counter.dberrors import unavailable_as_503
@@ -27,7 +28,13 @@ def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
         # Replace a connection the server dropped (restart, wait_timeout) instead of failing.
         pool_pre_ping=True,
         pool_recycle=settings.db_pool_recycle,
-        connect_args={"connect_timeout": settings.db_connect_timeout},
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout,
+            # The server gives up on a lock before we do, so a statement we abandoned for a 503
+            # is not committed later (both variables exist on MySQL 8 and MariaDB).
+            "init_command": f"SET SESSION innodb_lock_wait_timeout = {settings.db_lock_wait}, "
+            f"lock_wait_timeout = {settings.db_lock_wait}",
+        },
         **options,
     )
     tolerate_closed_transports(engine)
@@ -40,17 +47,20 @@ class Database:
 
     engine: AsyncEngine
     query_timeout: float
+    breaker: CircuitBreaker
     # The page counter's tuned path (hotpath.py); your own tables use `transaction()`.
     counter: HotCounter
 
     @classmethod
     def open(cls, settings: Settings) -> Database:
         """Create the pools; connections are made on first use."""
+        breaker = CircuitBreaker()
         hot_engine = create_engine(settings, **HotCounter.ENGINE_OPTIONS)
         return cls(
             engine=create_engine(settings),
             query_timeout=settings.db_query_timeout,
-            counter=HotCounter(hot_engine, settings.db_query_timeout),
+            breaker=breaker,
+            counter=HotCounter(hot_engine, breaker, settings),
         )
 
     async def close(self) -> None:
@@ -84,5 +94,5 @@ async def transaction() -> AsyncIterator[AsyncConnection]:
     An unreachable or slow database (over DB_QUERY_TIMEOUT) becomes a 503.
     """
     db = get_db()
-    async with unavailable_as_503(db.query_timeout), db.engine.begin() as conn:
+    async with unavailable_as_503(db.breaker, db.query_timeout), db.engine.begin() as conn:
         yield conn

@@ -8,11 +8,11 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from quart import current_app
 from sqlalchemy import exc
 
+from counter.breaker import CircuitBreaker
 from counter.compat import is_closed_transport
-from counter.errors import DatabaseUnavailableError
+from counter.errors import DatabaseUnavailableError, SchemaNotReadyError
 
 # What a lost, refused or timed-out database looks like from here; anything else is a bug (500).
 UNAVAILABLE_ERRORS = (
@@ -25,6 +25,7 @@ UNAVAILABLE_ERRORS = (
 # No amount of waiting fixes these: no such database, access denied (1044, 1045, 1698 for a
 # unix_socket-only account, 1227, 1370), unknown host (2005).
 PERMANENT_ERROR_CODES = frozenset({1044, 1045, 1049, 1227, 1370, 1698, 2005})
+NO_SUCH_TABLE = 1146
 
 
 def is_unavailable(err: BaseException) -> bool:
@@ -63,17 +64,26 @@ def describe(err: BaseException, timeout: str = "no answer within DB_QUERY_TIMEO
 
 
 @asynccontextmanager
-async def unavailable_as_503(time_limit: float) -> AsyncIterator[None]:
+async def unavailable_as_503(breaker: CircuitBreaker, time_limit: float) -> AsyncIterator[None]:
     """Bound the block by `time_limit` seconds; a lost, refused or slow database becomes a 503.
 
-    Cancelling mid-statement is safe: SQLAlchemy invalidates that one connection rather than
-    returning it to the pool half-read (tests/test_faults_outage.py checks it on a frozen server).
+    While `breaker` is open the 503 comes at once. Cancelling mid-statement is safe: SQLAlchemy
+    invalidates that one connection rather than returning it to the pool half-read.
     """
+    if not breaker.allow():
+        raise DatabaseUnavailableError()
+    answered = False
     try:
         async with asyncio.timeout(time_limit):
             yield
+        answered = True
     except Exception as err:
-        if not is_unavailable(err):
-            raise
-        current_app.logger.warning("database unavailable: %s", describe(err))
-        raise DatabaseUnavailableError() from err
+        if is_unavailable(err):
+            breaker.failure(describe(err))
+            raise DatabaseUnavailableError() from err
+        answered = True  # the database answered; the error is ours
+        if error_code(err) == NO_SUCH_TABLE:
+            raise SchemaNotReadyError() from err
+        raise
+    finally:
+        breaker.settle(answered)

@@ -9,6 +9,8 @@ from quart import Quart, Response, current_app, jsonify, request
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from counter.observe import request_id
+
 # Machine clients (the API and the health probes) get JSON errors; people get an HTML page.
 JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz")
 Render = Callable[..., Awaitable[str]]
@@ -42,6 +44,14 @@ class DatabaseUnavailableError(APIError):
     message = "The database is unavailable right now. Please try again in a few seconds."
 
 
+class SchemaNotReadyError(APIError):
+    """The tables or the counter row are missing: the migrations have not run."""
+
+    status = 503
+    code = "schema_not_ready"
+    message = "The database is not migrated: run `make migrate` (alembic upgrade head)."
+
+
 def init_app(app: Quart, render: Render) -> None:
     """Register the handlers; error pages use the same `render` as the pages (hotpath.render)."""
 
@@ -49,7 +59,8 @@ def init_app(app: Quart, render: Render) -> None:
         status: int, code: str, message: str, headers: dict[str, str]
     ) -> ResponseReturnValue:
         if request.path.startswith(JSON_PATH_PREFIXES):
-            return jsonify(error={"code": code, "message": message}), status, headers
+            body = {"code": code, "message": message, "request_id": request_id()}
+            return jsonify(error=body), status, headers
         return await render("error.html", status=status, message=message), status, headers
 
     @app.errorhandler(APIError)

@@ -1,10 +1,16 @@
 """Probes for orchestrators: liveness without the database, readiness with it."""
 
+from functools import cache
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
 from counter.db import transaction
-from counter.queries import select_count
+from counter.errors import SchemaNotReadyError
+from counter.queries import select_count, select_schema_revision
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +23,16 @@ async def get_healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 async def get_readyz() -> ResponseReturnValue:
-    """The database answers and holds the counter; a 503 (from the error handler) otherwise."""
+    """The database answers, is migrated to head and holds the counter row; a 503 otherwise."""
     async with transaction() as conn:
+        if await select_schema_revision(conn) != head_revision():
+            raise SchemaNotReadyError()
         await select_count(conn)
     return {"status": "ready"}
+
+
+@cache
+def head_revision() -> str | None:
+    """The newest revision in migrations/, which the database must be at to serve."""
+    config = Config(str(Path(__file__).resolve().parents[1] / "alembic.ini"))
+    return ScriptDirectory.from_config(config).get_current_head()

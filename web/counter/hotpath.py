@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 from quart import current_app, request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from counter.breaker import CircuitBreaker
+from counter.config import Settings
 from counter.dberrors import unavailable_as_503
 from counter.queries import increment_counter, select_count
 
@@ -29,40 +31,61 @@ class HotCounter:
         "skip_autocommit_rollback": True,
     }
 
-    def __init__(self, engine: AsyncEngine, time_limit: float) -> None:
+    def __init__(self, engine: AsyncEngine, breaker: CircuitBreaker, settings: Settings) -> None:
         self.engine = engine
-        self._time_limit = time_limit
-        self._waiting: list[asyncio.Future[int]] = []
+        self._breaker = breaker
+        self._budget = settings.db_query_timeout
+        # A batch waits at most this long for its UPDATE: the server's own lock wait, plus a
+        # margin. It leaves only if every caller can wait that long, so no caller has its 503
+        # before the server has given up too (a frozen server is the one exception).
+        self._statement_limit = settings.db_lock_wait + 0.5
+        self._waiting: list[tuple[float, asyncio.Future[int]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
     async def count_visit(self) -> int:
         """Count one page view and return its number; HEAD (routed to GET views) only reads."""
         if request.method == "HEAD":
-            async with unavailable_as_503(self._time_limit), self.engine.connect() as conn:
+            async with (
+                unavailable_as_503(self._breaker, self._budget),
+                self.engine.connect() as conn,
+            ):
                 return await select_count(conn)
         return await self.increment()
 
     async def increment(self) -> int:
         """Count one and return this caller's own new value; a 503 if the database fails."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
-        if self._drainer is None:
-            self._drainer = asyncio.create_task(self._drain())
-        async with unavailable_as_503(self._time_limit):
+        loop = asyncio.get_running_loop()
+        async with unavailable_as_503(self._breaker, self._budget):
+            future: asyncio.Future[int] = loop.create_future()
+            self._waiting.append((loop.time() + self._budget, future))
+            if self._drainer is None:
+                self._drainer = asyncio.create_task(self._drain())
             return await future
 
     async def _add(self, k: int) -> int:
-        # The callers' own bound: a frozen server fails this batch (its connection is discarded).
-        async with asyncio.timeout(self._time_limit), self.engine.connect() as conn:
+        # A frozen server fails this batch (its connection is discarded) within the limit.
+        async with asyncio.timeout(self._statement_limit), self.engine.connect() as conn:
             return await increment_counter(conn, by=k)
+
+    def _next_batch(self) -> list[asyncio.Future[int]]:
+        """Take the waiting callers; fail those with too little time left for the statement."""
+        now = asyncio.get_running_loop().time()
+        batch = []
+        for deadline, future in self._waiting:
+            if future.done():  # gave up (client gone, timed out) before its batch left
+                continue
+            if deadline - now < self._statement_limit + 0.25:
+                future.set_exception(TimeoutError("no time left to wait for the database"))
+                continue
+            batch.append(future)
+        self._waiting = []
+        return batch
 
     async def _drain(self) -> None:
         """Flush batches until nobody waits; a failed UPDATE fails exactly the batch it carried."""
         try:
             while self._waiting:
-                # Callers that gave up (client gone, timed out) before their batch left don't count.
-                batch = [f for f in self._waiting if not f.done()]
-                self._waiting = []
+                batch = self._next_batch()
                 if not batch:
                     continue
                 try:

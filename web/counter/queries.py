@@ -1,15 +1,12 @@
 """Every SQL statement the app runs: connection first, plain values back, no transactions here."""
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from counter.errors import SchemaNotReadyError
 from counter.tables import counter
 
 COUNTER_ID = 1
-
-
-class CounterMissingError(LookupError):
-    """The counter row is gone: the database was not migrated (run `make migrate`)."""
 
 
 async def increment_counter(conn: AsyncConnection, by: int = 1) -> int:
@@ -24,7 +21,7 @@ async def increment_counter(conn: AsyncConnection, by: int = 1) -> int:
         .values(count=func.last_insert_id(counter.c.count + by))
     )
     if result.rowcount != 1:
-        raise CounterMissingError("the counter row is missing: run the migrations")
+        raise SchemaNotReadyError()
     return int(result.lastrowid)
 
 
@@ -32,10 +29,19 @@ async def select_count(conn: AsyncConnection) -> int:
     """Read the counter without changing it."""
     value = await conn.scalar(select(counter.c.count).where(counter.c.id == COUNTER_ID))
     if value is None:
-        raise CounterMissingError("the counter row is missing: run the migrations")
+        raise SchemaNotReadyError()
     return int(value)
 
 
-async def select_one(conn: AsyncConnection) -> None:
-    """The cheapest round trip, for the readiness probe."""
-    await conn.execute(select(1))
+async def select_schema_revision(conn: AsyncConnection) -> str | None:
+    """The Alembic revision the database is at; None before the first migration."""
+    if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+        return None
+    revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return None if revision is None else str(revision)
+
+
+def insert_missing_counter_row(conn: Connection) -> None:
+    """Put the counter row back if it was deleted (migrations/env.py runs this after upgrades)."""
+    if inspect(conn).has_table(counter.name):
+        conn.execute(insert(counter).prefix_with("IGNORE").values(id=COUNTER_ID, count=0))

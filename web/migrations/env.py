@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from counter.config import Settings, SettingsError, load_quartenv
+from counter.queries import insert_missing_counter_row
 from counter.tables import metadata
 
 config = context.config
@@ -76,6 +77,7 @@ def do_run_migrations(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+            insert_missing_counter_row(connection)
 
 
 async def run_async_migrations() -> None:
