@@ -1,5 +1,6 @@
 """Hypercorn's settings (`hypercorn --config file:hypercorn_conf.py`); preflight checks WEB_BIND."""
 
+import logging
 import os
 
 bind = [os.environ.get("WEB_BIND", "0.0.0.0:8000")]
@@ -15,8 +16,9 @@ graceful_timeout = 10
 # so nginx always closes first and never sends a request on a connection we are closing.
 keep_alive_timeout = 75
 keep_alive_max_requests = 100_000
-# nginx writes the access log; the app's own errors go to stderr.
+# nginx writes an access log and so does the app (counter.observe). Hypercorn's own lines go to
+# the logger the app configures (manage.py): JSON in production, like every other line.
 accesslog = None
-errorlog = "-"
+errorlog = logging.getLogger("hypercorn.error")
 # Don't tell clients what serves them.
 include_server_header = False

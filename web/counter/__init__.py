@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypercorn.middleware import ProxyFixMiddleware
 from quart import Quart
 
-from counter import api, db, errors, health, hotpath, views
+from counter import api, db, errors, health, hotpath, metrics, observe, views
 from counter.config import Settings
 
 
@@ -22,6 +22,8 @@ def create_app(settings: Settings | None = None) -> Quart:
         # Development re-reads an edited template on the next render; production never checks.
         TEMPLATES_AUTO_RELOAD=not settings.is_production,
     )
+    observe.init_app(app)  # first: every later hook and handler logs with the request's ID
+    metrics.init_app(app, db.get_db)
     db.init_app(app, settings)
     errors.init_app(app, hotpath.render)
     for blueprint in (views.bp, api.bp, health.bp):

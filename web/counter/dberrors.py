@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import exc
 
+from counter import metrics
 from counter.breaker import CircuitBreaker
 from counter.compat import is_closed_transport
 from counter.errors import DatabaseUnavailableError, SchemaNotReadyError
@@ -79,6 +80,7 @@ async def unavailable_as_503(breaker: CircuitBreaker, time_limit: float) -> Asyn
         answered = True
     except Exception as err:
         if is_unavailable(err):
+            metrics.count_db_error(err, error_code(err))
             breaker.failure(describe(err))
             raise DatabaseUnavailableError() from err
         answered = True  # the database answered; the error is ours

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from quart import current_app, request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from counter import metrics
 from counter.breaker import CircuitBreaker
 from counter.config import Settings
 from counter.dberrors import unavailable_as_503
@@ -63,6 +64,7 @@ class HotCounter:
             return await future
 
     async def _add(self, k: int) -> int:
+        metrics.BATCH_SIZE.observe(k)
         # A frozen server fails this batch (its connection is discarded) within the limit.
         async with asyncio.timeout(self._statement_limit), self.engine.connect() as conn:
             return await increment_counter(conn, by=k)
