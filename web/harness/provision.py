@@ -98,18 +98,20 @@ def check_safe(name: str) -> None:
         raise UnsafeDatabaseError(f"refusing to touch {name!r}: its name must end in _test")
 
 
-def new_database(settings: Settings) -> Settings:
-    """Create a `_test` database the app's account may use (and the account); its settings."""
-    name = throwaway_name(settings.database_name)
+def new_database(settings: Settings, name: str | None = None) -> Settings:
+    """Create a `_test` database (a fresh name by default) the app's account may use; its
+    settings. The account is created too: a server the project did not set up may lack it."""
+    name = name or throwaway_name(settings.database_name)
+    check_safe(name)
     test_settings = dataclasses.replace(settings, database_name=name)
     run_statements(root_connection(settings), app_statements(test_settings))
     return test_settings
 
 
 @contextmanager
-def throwaway_database(settings: Settings) -> Iterator[Settings]:
+def throwaway_database(settings: Settings, name: str | None = None) -> Iterator[Settings]:
     """`new_database`, dropped at the end."""
-    test_settings = new_database(settings)
+    test_settings = new_database(settings, name)
     try:
         yield test_settings
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 
@@ -24,3 +25,15 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def require_tool(name: str) -> str:
+    """`find_tool` for tests: skip when the tool is missing, but fail under CI=true."""
+    import pytest  # only the tests call this
+
+    try:
+        return find_tool(name)
+    except MissingToolError as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{err}, and CI=true requires it")
+        pytest.skip(str(err))

@@ -18,8 +18,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
 from counter.config import Settings
-from nginx_runner import run_nginx
-from servers import RunningServer, require_tool, run_hypercorn
+from harness.servers import Server, run_hypercorn, run_nginx
+from harness.tools import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -53,9 +53,9 @@ fetch("/api/counter", {method, headers: {Accept: "application/json"}})
 
 
 @pytest.fixture(scope="module")
-def site(settings: Settings) -> Iterator[RunningServer]:
-    """nginx on a free port in front of one Hypercorn worker on the test database."""
-    with run_hypercorn(settings) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
+def site(settings: Settings) -> Iterator[Server]:
+    """nginx on a free port in front of Hypercorn on the test database."""
+    with run_hypercorn(settings) as app, run_nginx([urlsplit(app.url).netloc]) as proxy:
         yield proxy
 
 
@@ -132,9 +132,7 @@ def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     return [entry for entry in read_console(driver) if entry["level"] == "SEVERE"]
 
 
-def test_reload_counts_once_and_the_api_agrees(
-    driver: webdriver.Chrome, site: RunningServer
-) -> None:
+def test_reload_counts_once_and_the_api_agrees(driver: webdriver.Chrome, site: Server) -> None:
     first = open_page(driver, site.url + "/")
     assert reload_page(driver) == first + 1
     # GET only reads; POST adds one and returns the new total.
@@ -144,9 +142,7 @@ def test_reload_counts_once_and_the_api_agrees(
     assert console_errors(driver) == []
 
 
-def test_page_is_complete_styled_and_self_contained(
-    driver: webdriver.Chrome, site: RunningServer
-) -> None:
+def test_page_is_complete_styled_and_self_contained(driver: webdriver.Chrome, site: Server) -> None:
     open_page(driver, site.url + "/")
     assert "Counter" in driver.title
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang")

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from nginx_runner import REPO_DIR
-from servers import require_tool
+from harness.provision import WEB_DIR
+from harness.tools import require_tool
 
 pytestmark = pytest.mark.docker
 
+REPO_DIR = WEB_DIR.parent
 DEV = "docker-compose.yml"
 TEST = "docker-compose.test.yml"
 Service = dict[str, Any]
@@ -77,10 +78,6 @@ def test_file_is_valid(file: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_stacks_have_separate_project_names() -> None:
-    assert resolved(DEV)["name"] != resolved(TEST)["name"]
-
-
 @pytest.mark.parametrize("service", ["db", "web", "nginx"])
 def test_dev_services_have_healthchecks(dev: dict[str, Service], service: str) -> None:
     check = dev[service].get("healthcheck") or {}
@@ -122,45 +119,6 @@ def test_web_can_be_scaled(dev: dict[str, Service]) -> None:
     assert web["environment"]["DB_HOST"] == "db"
 
 
-def test_nginx_follows_the_web_replicas(dev: dict[str, Service]) -> None:
-    nginx = dev["nginx"]
-    mounts = {mount["target"]: mount for mount in nginx["volumes"]}
-    script = mounts["/docker-entrypoint.d/40-reload-on-upstream-change.sh"]
-    assert script["source"] == str(
-        REPO_DIR / "nginx" / "docker-entrypoint.d" / "40-reload-on-upstream-change.sh"
-    )
-    assert script["read_only"] is True
-    # One file: mounting the folder would hide the image's own entrypoint scripts.
-    assert "/docker-entrypoint.d" not in mounts
-    # The script watches the host part of the same upstream the template proxies to.
-    assert nginx["environment"]["WEB_UPSTREAM"].split(":")[0] in dev
-    assert float(nginx["environment"]["UPSTREAM_RECHECK_SECONDS"]) > 0
-    assert nginx["environment"]["NGINX_ACCESS_LOG"] == "/var/log/nginx/access.log"
-
-
-def test_dev_stack_serves_the_working_tree_with_reload(dev: dict[str, Service]) -> None:
-    web = dev["web"]
-    mounts = {mount["target"]: mount for mount in web.get("volumes", [])}
-    for target, source in (("/app/counter", "counter"), ("/app/migrations", "migrations")):
-        assert mounts[target]["type"] == "bind"
-        assert mounts[target]["source"] == str(REPO_DIR / "web" / source)
-        # The app must not be able to rewrite its own code, even in development.
-        assert mounts[target]["read_only"] is True
-    # hypercorn_conf.py reloads only with both.
-    assert web["environment"]["WEB_RELOAD"] == "1"
-    assert web["environment"]["QUART_ENV"] == "development"
-
-
-def test_production_image_never_reloads() -> None:
-    # The image is what production runs: no reload switch baked in, a numeric non-root user.
-    dockerfile = (REPO_DIR / "web" / "Dockerfile").read_text()
-    runtime = dockerfile[dockerfile.index("AS runtime") :]
-    assert "WEB_RELOAD" not in dockerfile
-    assert "--reload" not in dockerfile
-    assert "USER 10001:10001" in runtime
-    assert 'CMD ["/app/docker-entrypoint.sh"]' in runtime
-
-
 def test_web_never_gets_the_root_password(dev: dict[str, Service]) -> None:
     assert not dev["web"]["environment"].get("MYSQL_ROOT_PASSWORD")
     assert dev["db"]["environment"]["MYSQL_ROOT_PASSWORD"]
@@ -175,32 +133,7 @@ def test_mysql_account_is_the_apps(dev: dict[str, Service]) -> None:
     assert "$" not in db["MYSQL_DATABASE"] + db["MYSQL_USER"] + db["MYSQL_PASSWORD"]
 
 
-def test_db_keeps_data_in_a_named_volume(dev: dict[str, Service]) -> None:
-    mounts = {mount["target"]: mount for mount in dev["db"]["volumes"]}
-    assert mounts["/var/lib/mysql"]["type"] == "volume"
-    assert mounts["/etc/mysql/conf.d"]["source"] == str(REPO_DIR / "db" / "conf.d")
-
-
-def test_nginx_renders_the_project_template(dev: dict[str, Service]) -> None:
-    nginx = dev["nginx"]
-    mounts = {mount["target"]: mount for mount in nginx["volumes"]}
-    assert mounts["/etc/nginx/templates"]["source"] == str(REPO_DIR / "nginx" / "templates")
-    assert nginx["environment"]["WEB_UPSTREAM"] == "web:8000"
-
-
 def test_test_db_is_throwaway(test_stack: dict[str, Service]) -> None:
     testdb = test_stack["testdb"]
     assert "/var/lib/mysql" in testdb.get("tmpfs", [])
     assert all(mount["type"] != "volume" for mount in testdb.get("volumes", []))
-
-
-def test_test_runner_targets_the_test_db(test_stack: dict[str, Service]) -> None:
-    runner = test_stack["test"]
-    assert runner["build"]["target"] == "test"
-    assert runner["environment"]["DB_HOST"] == "testdb"
-    # The test utility creates its throwaway database as root.
-    assert runner["environment"]["MYSQL_ROOT_PASSWORD"]
-    # tests/test_nginx.py and tests/test_scale.py read nginx/ (template, reload script) here.
-    mounts = {mount["target"]: mount for mount in runner["volumes"]}
-    assert mounts["/nginx"]["source"] == str(REPO_DIR / "nginx")
-    assert runner["environment"]["NGINX_TEMPLATES"] == "/nginx/templates"

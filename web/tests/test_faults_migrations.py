@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
-from subprocess import PIPE
 
 import pytest
 
 from counter.config import Settings
-from counter.startup import MIGRATION_LOCK_NAME
-from dbutil import root_connection, throwaway_database, throwaway_name
-from servers import WEB_DIR, settings_env, stop
+from harness.poll import poll_until
+from harness.provision import WEB_DIR, root_connection, throwaway_database
 
 pytestmark = pytest.mark.processes
 
@@ -23,61 +21,57 @@ ALEMBIC = [str(Path(sys.executable).parent / "alembic"), "upgrade", "head"]
 RUNS = 3
 
 
+def migration_lock_name() -> str:
+    """migrations/env.py's MIGRATION_LOCK_NAME (the module runs Alembic on import, so: parsed)."""
+    tree = ast.parse((WEB_DIR / "migrations" / "env.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "MIGRATION_LOCK_NAME":
+            return str(ast.literal_eval(node.value))
+    raise AssertionError("MIGRATION_LOCK_NAME not found in migrations/env.py")
+
+
+def sessions_waiting_for_a_lock(settings: Settings) -> int:
+    """How many sessions on `settings`' database sit in GET_LOCK."""
+    with closing(root_connection(settings)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.processlist "
+            "WHERE db = %s AND state = 'User lock'",
+            (settings.database_name,),
+        )
+        return int(cur.fetchone()[0])
+
+
 def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
     server_settings: Settings,
 ) -> None:
-    name = throwaway_name(server_settings.database_name)
-    with throwaway_database(server_settings, name) as settings:
-        holder = root_connection(settings)
-        env = {**os.environ, **settings_env(settings)}
-        runs: list[subprocess.Popen[bytes]] = []
+    lock = migration_lock_name()
+    with (
+        throwaway_database(server_settings) as settings,
+        closing(root_connection(settings)) as holder,
+    ):
+        name = settings.database_name
+        with holder.cursor() as cur:  # hold the migration lock, so all three must queue
+            cur.execute(f"USE `{name}`")
+            cur.execute(f"SELECT GET_LOCK({lock}, 0)")
+        env = {**os.environ, **settings.to_env()}
+        out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        runs = [subprocess.Popen(ALEMBIC, cwd=WEB_DIR, env=env, **out) for _ in range(RUNS)]
         try:
-            with holder.cursor() as cur:  # hold the migration lock, so all three must queue
-                cur.execute(f"USE `{name}`")
-                cur.execute(f"SELECT GET_LOCK({MIGRATION_LOCK_NAME}, 0)")
-            for _ in range(RUNS):
-                runs.append(
-                    subprocess.Popen(
-                        ALEMBIC, cwd=WEB_DIR, env=env, stdout=PIPE, stderr=subprocess.STDOUT
-                    )
-                )
-            assert waiting_for_lock(settings, RUNS), "all three wait on GET_LOCK"
+            poll_until(lambda: sessions_waiting_for_a_lock(settings) == RUNS, 15, "3 in GET_LOCK")
             assert all(run.poll() is None for run in runs)
             with holder.cursor() as cur:
-                cur.execute(f"SELECT RELEASE_LOCK({MIGRATION_LOCK_NAME})")
-            outputs = [run.communicate(timeout=30)[0].decode(errors="replace") for run in runs]
-            codes = [run.returncode for run in runs]
+                cur.execute(f"SELECT RELEASE_LOCK({lock})")
+            outputs = [run.communicate(timeout=30)[0] for run in runs]
         finally:
-            holder.close()
             for run in runs:
-                stop(run)
-        assert codes == [0] * RUNS, outputs
+                run.kill()
+                run.wait()
+        assert [run.returncode for run in runs] == [0] * RUNS, outputs
+        revisions = len(list((WEB_DIR / "migrations" / "versions").glob("*.py")))
         applied = [out.count("Running upgrade ") for out in outputs]
-        assert sorted(applied) == [0, 0, revisions()], outputs
-        with closing(root_connection(settings)) as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT version_num FROM `{name}`.alembic_version")  # noqa: S608
-            assert len(cur.fetchall()) == 1
+        assert sorted(applied) == [0, 0, revisions], outputs
+        with holder.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM `{name}`.alembic_version")  # noqa: S608
+            assert cur.fetchone() == (1,)
             cur.execute(f"SELECT id, count FROM `{name}`.counter")  # noqa: S608
             assert cur.fetchall() == ((1, 0),)
-
-
-def revisions() -> int:
-    """How many migrations there are to apply from an empty database."""
-    return len(list((WEB_DIR / "migrations" / "versions").glob("*.py")))
-
-
-def waiting_for_lock(settings: Settings, expected: int, within: float = 15.0) -> bool:
-    """Poll the process list until `expected` sessions sit in GET_LOCK on `settings`' database."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with closing(root_connection(settings)) as conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.processlist "
-                "WHERE db = %s AND state = 'User lock'",
-                (settings.database_name,),
-            )
-            row = cur.fetchone()
-        if row is not None and row[0] >= expected:
-            return True
-        time.sleep(0.1)
-    return False

@@ -1,93 +1,121 @@
-"""Start-up order: the container's command waits for a late database, and gives up in one line."""
+"""The start command (start.sh): it waits for a late database, then migrates and serves; a database
+that never comes or refuses us ends start-up with one line; the app's account is unprivileged."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from counter.config import Settings
-from fault_client import wait_for_status
-from http_client import fetch
-from mariadb_server import private_mariadb
-from servers import WEB_DIR, free_port, server_env, stop, wait_for_http
+from harness.mariadb import MariaDB
+from harness.provision import WEB_DIR, new_database
+from harness.servers import app_env, run_server
+from harness.tools import free_port
+from http_client import fetch, wait_for_status
 
 pytestmark = pytest.mark.processes
 
-VENV_BIN = str(Path(sys.executable).parent)
+START = ["sh", "start.sh"]
 
 
-def entrypoint_env(settings: Settings, port: int, startup_timeout: float) -> dict[str, str]:
-    """The container's environment on the host: settings, bind address, tools on PATH."""
-    return server_env(
-        settings,
-        port,
-        DB_STARTUP_TIMEOUT=str(startup_timeout),
-        PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
-    )
+def start_env(settings: Settings, port: int, startup_timeout: float) -> dict[str, str]:
+    """The container's environment on the host: exactly `settings`, the venv's tools on PATH."""
+    settings = dataclasses.replace(settings, db_startup_timeout=startup_timeout)
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    return {**os.environ, **app_env(settings, port), "PATH": path}
 
 
-def test_entrypoint_waits_for_a_late_database_then_migrates_and_serves(
-    server_settings: Settings,
-) -> None:
-    with private_mariadb() as server, tempfile.TemporaryFile() as log:
-        settings = server.app_database(server_settings)  # account and empty database, as on
-        server.stop()  # the image's first boot; then the server is "still initialising"
-        port = free_port()
-        web = subprocess.Popen(
-            ["sh", "docker-entrypoint.sh"],
-            cwd=WEB_DIR,
-            env=entrypoint_env(settings, port, startup_timeout=30),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            time.sleep(3)
-            assert web.poll() is None, "gave up while the database was still starting"
-            server.start()
-            started = time.monotonic()
-            wait_for_http(f"http://127.0.0.1:{port}/healthz", web)
-            base = f"http://127.0.0.1:{port}"
-            assert wait_for_status(base, "/readyz", 200, within=5).status == 200
-            serving = time.monotonic() - started
-            assert fetch(base, "/api/counter", "POST").count == 1
-        finally:
-            stop(web)
-        log.seek(0)
-        output = log.read().decode(errors="replace")
-    assert "not ready (attempt 1)" in output, output
-    assert "Running upgrade  -> " in output, output
-    assert "Traceback" not in output, output
-    print(f"serving {serving:.1f} s after the database started")
-
-
-def test_entrypoint_gives_up_with_one_line_naming_the_database(
-    server_settings: Settings,
-) -> None:
-    port = free_port()  # nothing listens, and nothing ever will
-    settings = Settings(**{**vars(server_settings), "db_host": "127.0.0.1", "db_port": port})
+def failed_start(settings: Settings, startup_timeout: float = 20) -> tuple[str, float]:
+    """Run start.sh, expecting a failure without a traceback; its stderr lines and duration."""
     started = time.monotonic()
     result = subprocess.run(
-        ["sh", "docker-entrypoint.sh"],
-        cwd=WEB_DIR,
-        env=entrypoint_env(settings, free_port(), startup_timeout=3),
-        capture_output=True,
-        text=True,
-        timeout=30,
+        START, cwd=WEB_DIR, env=start_env(settings, free_port(), startup_timeout),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip(), time.monotonic() - started
+
+
+def test_start_waits_for_a_late_database_then_migrates_and_serves(
+    server_settings: Settings, private_server: MariaDB
+) -> None:
+    on_private = dataclasses.replace(server_settings, db_port=private_server.port)
+    settings = new_database(on_private)  # account and empty database, as on the image's first
+    private_server.stop()  # boot; then the server is "still initialising" for 3 s
+    late_start, port = threading.Timer(3, private_server.start), free_port()
+    late_start.start()
+    try:
+        with run_server(START, port, start_env(settings, port, startup_timeout=30)) as web:
+            assert wait_for_status(web.url, "/readyz", 200, within=5).status == 200
+            assert fetch(web.url, "/api/counter", "POST").count == 1
+            output = web.log()
+    finally:
+        late_start.join()
+    assert "database not ready (attempt 1)" in output, output
+    assert "Running upgrade  -> " in output, output
+    assert "Traceback" not in output, output
+
+
+def test_a_database_that_never_comes_ends_start_up_in_one_line(settings: Settings) -> None:
+    port = free_port()  # nothing listens, and nothing ever will
+    lines, took = failed_start(dataclasses.replace(settings, db_port=port), startup_timeout=3)
+    assert took < 15
+    assert lines.splitlines()[-1] == (
+        f"counter: database at 127.0.0.1:{port} did not answer within 3 s (DB_STARTUP_TIMEOUT): "
+        "Can't connect to MySQL server on '127.0.0.1' (2003): Connection refused"
+    ), lines
+    assert sum("retrying in" in line for line in lines.splitlines()) >= 2, "retries are logged"
+
+
+def test_a_wrong_password_ends_start_up_at_once_in_one_line(settings: Settings) -> None:
+    wrong = dataclasses.replace(settings, db_password="not-the-password")
+    lines, took = failed_start(wrong)
+    assert took < 10, "no retries for a wrong password"
+    assert re.fullmatch(
+        rf"counter: database at {wrong.db_host}:{wrong.db_port} refused us: Access denied for "
+        rf"user '{wrong.db_username}'@'[^']+' \(using password: YES\) \(1045\)",
+        lines,
+    ), lines
+
+
+def test_an_unknown_host_ends_start_up_at_once_in_one_line(settings: Settings) -> None:
+    lines, took = failed_start(dataclasses.replace(settings, db_host="db.invalid"))
+    assert took < 10
+    assert lines == (
+        f"counter: database at db.invalid:{settings.db_port} refused us: Can't connect to MySQL "
+        "server on 'db.invalid' (2003): Name or service not known"
     )
-    assert result.returncode != 0
-    assert time.monotonic() - started < 15
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1] == (
-        f"migrations: database at 127.0.0.1:{port} did not answer within 3 s "
-        "(DB_STARTUP_TIMEOUT): Can't connect to MySQL server on '127.0.0.1' (2003): "
-        "Connection refused"
-    ), result.stderr
-    assert sum("retrying in" in line for line in lines) >= 2, "retries are logged"
+
+
+def test_the_app_account_holds_no_global_privileges(settings: Settings) -> None:
+    conn = pymysql.connect(host=settings.db_host, port=settings.db_port,
+                           user=settings.db_username, password=settings.db_password)  # fmt: skip
+    with conn, conn.cursor() as cur:
+        cur.execute("SHOW GRANTS FOR CURRENT_USER()")
+        grants = [str(row[0]) for row in cur.fetchall()]
+        with pytest.raises(pymysql.err.OperationalError) as denied:
+            cur.execute("SELECT user FROM mysql.user")
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            cur.execute("CREATE DATABASE counter_escape_test")
+    assert denied.value.args[0] == 1142  # SELECT command denied
+    assert refused.value.args[0] == 1044  # access denied to a database of its own making
+    for grant in grants:
+        assert grant.startswith("GRANT USAGE ON *.*") or " ON *.* " not in grant, grant
+    assert any(f"`{settings.database_name}`" in grant for grant in grants), grants
+
+
+def test_production_refuses_debug_in_one_line(settings: Settings) -> None:
+    secret = "a-long-enough-random-production-secret"
+    production = dataclasses.replace(settings, environment="production", secret_key=secret)
+    lines, _ = failed_start(dataclasses.replace(production, debug=True))
+    assert lines.startswith("counter: configuration error: QUART_DEBUG is on"), lines

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from nginx_runner import REPO_DIR, TEMPLATES
+from harness.poll import poll_until
+from harness.servers import TEMPLATES
 
 # Like TEMPLATES: the test container mounts the repository's nginx/ folder (NGINX_TEMPLATES).
 SCRIPT = TEMPLATES.parent / "docker-entrypoint.d" / "40-reload-on-upstream-change.sh"
@@ -56,10 +57,7 @@ class Watcher:
 
 def wait_for(condition: Callable[[], bool]) -> None:
     """Poll until `condition()` holds, failing after WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(INTERVAL / 2)
+    poll_until(condition, WAIT, "the reload script", interval=INTERVAL / 2)
 
 
 def settle() -> None:
@@ -100,10 +98,10 @@ def watcher(tmp_path: Path) -> Iterator[Watcher]:
 def test_script_is_executable_in_the_repository() -> None:
     # The image's entrypoint skips a script without the x bit; a bind mount keeps the file's mode.
     assert os.access(SCRIPT, os.X_OK)
-    if (REPO_DIR / ".git").exists():
+    if (TEMPLATES.parents[1] / ".git").exists():
         staged = subprocess.run(
             ["git", "ls-files", "--stage", str(SCRIPT)],
-            cwd=REPO_DIR,
+            cwd=TEMPLATES.parents[1],
             capture_output=True,
             text=True,
             check=False,

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 
 from counter.config import Settings
+from harness.mariadb import MariaDB
+from harness.poll import poll_until
+from harness.servers import Nginx, Server, run_hypercorn, run_nginx
+from harness.tools import free_port
 from http_client import Reply, fetch
-from nginx_runner import RunningNginx, run_nginx
 from proxied_app import SECRET_DETAIL
-from servers import (
-    RunningServer,
-    free_port,
-    run_hypercorn,
-)
-from tcp_relay import open_relay
 
 pytestmark = pytest.mark.processes
 
@@ -46,7 +41,7 @@ VERSION = re.compile(
 )
 # Loopback has all of 127.0.0.0/8: a client bound to this address is told apart from nginx.
 CLIENT_ADDRESS = "127.0.0.2"
-LOG_WAIT = 5.0
+COUNTER = re.compile(r"Counter: (\d+)")
 
 
 def assert_safe(reply: Reply) -> None:
@@ -64,32 +59,29 @@ def assert_safe(reply: Reply) -> None:
     assert not VERSION.search(reply.text), reply.text
 
 
-def log_line(proxy: RunningNginx, marker: str) -> str:
+def log_line(proxy: Nginx, marker: str) -> str:
     """The access log line that mentions `marker` (nginx writes it after the response)."""
-    deadline = time.monotonic() + LOG_WAIT
-    while time.monotonic() < deadline:
-        lines = [line for line in proxy.access_log() if marker in line]
-        if lines:
-            return lines[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no access log line with {marker!r}: {proxy.access_log()[-5:]}")
+    lines = poll_until(
+        lambda: [line for line in proxy.access_log() if marker in line], 5, f"a log line {marker}"
+    )
+    return lines[-1]
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings) -> Iterator[RunningServer]:
+def app(settings: Settings) -> Iterator[Server]:
     """The real Hypercorn and config on tests/proxied_app.py (the app plus probe routes)."""
     with run_hypercorn(settings, app="tests.proxied_app:app") as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def proxy(app: RunningServer) -> Iterator[RunningNginx]:
+def proxy(app: Server) -> Iterator[Nginx]:
     """nginx on the project's template in front of `app`."""
-    with run_nginx(urlsplit(app.url).netloc) as server:
+    with run_nginx([urlsplit(app.url).netloc]) as server:
         yield server
 
 
-def client_seen(server: RunningServer, **kwargs: object) -> dict[str, str]:
+def client_seen(server: Server, **kwargs: object) -> dict[str, str]:
     """What the app believes about the client of this request."""
     reply = fetch(server.url, "/_probe/client", **kwargs)  # type: ignore[arg-type]
     assert reply.status == 200, reply.text
@@ -114,7 +106,7 @@ def client_seen(server: RunningServer, **kwargs: object) -> dict[str, str]:
     ids=["body-length", "body-chunked", "uri", "header"],
 )
 def test_bad_input_is_refused_by_nginx(
-    proxy: RunningNginx,
+    proxy: Nginx,
     status: int,
     method: str,
     path: str,
@@ -149,14 +141,14 @@ def test_bad_input_is_refused_by_nginx(
     ],
 )
 def test_app_pages_through_nginx_leak_nothing(
-    proxy: RunningNginx, method: str, path: str, status: int
+    proxy: Nginx, method: str, path: str, status: int
 ) -> None:
     reply = fetch(proxy.url, path, method)
     assert reply.status == status
     assert_safe(reply)
 
 
-def test_hypercorn_sends_no_server_header(app: RunningServer) -> None:
+def test_hypercorn_sends_no_server_header(app: Server) -> None:
     # Straight to Hypercorn: include_server_header = False in hypercorn_conf.py.
     for path in ("/healthz", "/no-such-page", "/_probe/boom"):
         reply = fetch(app.url, path)
@@ -164,25 +156,27 @@ def test_hypercorn_sends_no_server_header(app: RunningServer) -> None:
         assert SECRET_DETAIL not in reply.text
 
 
-def test_database_down_is_a_clean_503(settings: Settings) -> None:
-    with open_relay(settings.db_host, settings.db_port) as relay:
-        via_relay = dataclasses.replace(
-            settings, db_host="127.0.0.1", db_port=relay.port, db_connect_timeout=1.0
-        )
-        with run_hypercorn(via_relay) as app, run_nginx(urlsplit(app.url).netloc) as proxy:
-            assert fetch(proxy.url, "/api/counter").status == 200
-            relay.cut()
-            for path in ("/", "/api/counter"):
-                reply = fetch(proxy.url, path)
-                assert reply.status == 503, reply.text
-                assert reply.headers["Retry-After"]
-                assert_safe(reply)
-                assert str(relay.port) not in reply.text
+def test_each_page_view_through_nginx_counts_once(proxy: Nginx) -> None:
+    pages = [fetch(proxy.url, "/").text for _ in range(2)]
+    first, second = (int(match[1]) for page in pages if (match := COUNTER.search(page)))
+    assert second == first + 1
+
+
+def test_database_down_is_a_clean_503(private_server: MariaDB, private_settings: Settings) -> None:
+    with run_hypercorn(private_settings) as app, run_nginx([urlsplit(app.url).netloc]) as proxy:
+        assert fetch(proxy.url, "/api/counter").status == 200
+        private_server.stop()
+        for path in ("/", "/api/counter"):
+            reply = fetch(proxy.url, path)
+            assert reply.status == 503, reply.text
+            assert reply.headers["Retry-After"]
+            assert_safe(reply)
+            assert str(private_server.port) not in reply.text
 
 
 def test_app_down_is_a_clean_502() -> None:
     # Nothing listens upstream: nginx's own 502 page.
-    with run_nginx(f"127.0.0.1:{free_port()}") as proxy:
+    with run_nginx([f"127.0.0.1:{free_port()}"]) as proxy:
         reply = fetch(proxy.url, "/")
     assert reply.status == 502
     assert_safe(reply)
@@ -191,7 +185,7 @@ def test_app_down_is_a_clean_502() -> None:
 # --- Forwarded headers: trusted from the proxy only, one hop ----------------------------------
 
 
-def test_client_forged_forwarded_for_does_not_reach_the_app(proxy: RunningNginx) -> None:
+def test_client_forged_forwarded_for_does_not_reach_the_app(proxy: Nginx) -> None:
     # nginx appends the address it sees ($proxy_add_x_forwarded_for): "6.6.6.6, 127.0.0.2". The
     # app trusts one hop (ProxyFixMiddleware trusted_hops=1), so it takes the last entry: the
     # real client, which is neither the forged value nor nginx's own address (127.0.0.1).
@@ -199,7 +193,7 @@ def test_client_forged_forwarded_for_does_not_reach_the_app(proxy: RunningNginx)
     assert seen["remote_addr"] == CLIENT_ADDRESS
 
 
-def test_client_forged_proto_and_host_are_replaced_by_nginx(proxy: RunningNginx) -> None:
+def test_client_forged_proto_and_host_are_replaced_by_nginx(proxy: Nginx) -> None:
     forged = {
         "Host": "counter.example",
         "X-Forwarded-Proto": "https",
@@ -211,7 +205,7 @@ def test_client_forged_proto_and_host_are_replaced_by_nginx(proxy: RunningNginx)
     assert seen["host"] == "counter.example"
 
 
-def test_direct_requests_are_trusted_as_if_from_the_proxy(app: RunningServer) -> None:
+def test_direct_requests_are_trusted_as_if_from_the_proxy(app: Server) -> None:
     # One trusted hop means Hypercorn believes whoever connects to it. That is safe only because
     # nothing but nginx can: compose never publishes the web service's port (test_compose.py)
     # and on the host Hypercorn binds 127.0.0.1. This test pins the trust boundary down.
