@@ -1,15 +1,16 @@
 """HTTPS through the real nginx, as the TLS entrypoint script sets it up with a `make cert` cert.
 
-nginx renders the project's template and runs nginx/docker-entrypoint.d/30-tls-when-certs-mounted.sh
-exactly as the image would, in front of a real Hypercorn on the test database.
+The harness's nginx (the project's template) in front of a real Hypercorn on the test database;
+then nginx/docker-entrypoint.d/30-tls-when-certs-mounted.sh writes its file next to nginx.conf,
+as in the image, and a reload (SIGHUP) reads it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import ssl
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,11 @@ import httpx
 import pytest
 
 from counter.config import Settings
+from harness.poll import poll_until
+from harness.servers import TEMPLATES, run_hypercorn, run_nginx
+from harness.tools import free_port
 from http_client import fetch
-from nginx_runner import TEMPLATES, nginx_command, write_config
-from servers import free_port, require_tool, run_hypercorn, started
+from servers import require_tool
 
 pytestmark = pytest.mark.processes
 
@@ -68,17 +71,21 @@ def enable_tls(certs: Path, conf_dir: Path, port: str, public_host: str) -> str:
 @pytest.fixture(scope="module")
 def proxy(settings: Settings, certs: Path) -> Iterator[TlsProxy]:
     """nginx on two free ports (HTTP, HTTPS) in front of one Hypercorn on the test database."""
-    nginx = require_tool("nginx")
-    http_port, https_port = free_port(), free_port()
+    https_port = free_port()
     public_host = f"localhost:{https_port}"
-    with run_hypercorn(settings) as app, tempfile.TemporaryDirectory(prefix="nginx-") as tmp:
-        directory = Path(tmp)
-        config = write_config(directory, urlsplit(app.url).netloc, http_port)
-        enable_tls(certs, directory / "tls.d", f"127.0.0.1:{https_port}", public_host)
-        http_url = f"http://127.0.0.1:{http_port}"
-        command = nginx_command(nginx, directory, config)
-        with started(command, http_url, "/healthz", os.environ, directory):
-            yield TlsProxy(http_url, f"https://{public_host}", public_host, certs / "tls.crt")
+    with run_hypercorn(settings) as app, run_nginx([urlsplit(app.url).netloc]) as nginx:
+        enable_tls(certs, nginx.directory / "tls.d", f"127.0.0.1:{https_port}", public_host)
+        nginx.process.send_signal(signal.SIGHUP)
+        tls = TlsProxy(nginx.url, f"https://{public_host}", public_host, certs / "tls.crt")
+        with https_client(tls) as client:
+            try:
+                poll_until(
+                    lambda: client.get(f"{tls.https_url}/healthz").status_code == 200,
+                    10, "HTTPS after nginx's reload", errors=(httpx.TransportError,),
+                )  # fmt: skip
+            except TimeoutError as err:
+                raise AssertionError(f"{err}\n--- nginx ---\n{nginx.log()}") from None
+        yield tls
 
 
 def https_client(proxy: TlsProxy) -> httpx.Client:
