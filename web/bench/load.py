@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.procstat import cpu_seconds
 from counter.config import Settings
-from dbutil import root_connection
+from harness.poll import poll_until
+from harness.provision import stored_count
 
 LUA = Path(__file__).with_name("wrk_report.lua")
 COUNTING = {("GET", "/"), ("POST", "/api/counter")}
@@ -51,26 +51,19 @@ class Run:
         return max(0, self.stored_delta - self.ok)
 
 
-def stored_count(settings: Settings) -> int:
-    """The counter row, read as root on a connection of its own."""
-    with root_connection(settings).cursor() as cur:
-        cur.execute(f"SELECT count FROM `{settings.database_name}`.counter WHERE id = 1")  # noqa: S608
-        row = cur.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def settled_count(settings: Settings) -> int:
     """The count once the server has answered what the last load left queued (wrk stops
     mid-flight and the server still serves those), so the next run's delta is its own."""
-    last = stored_count(settings)
-    for _ in range(25):
-        time.sleep(0.2)
+    last: list[int | None] = [None]
+
+    def unchanged() -> bool:
         now = stored_count(settings)
-        if now == last:
-            break
-        last = now
-    return last
+        same, last[0] = now == last[0], now
+        return same
+
+    poll_until(unchanged, 5, "the stored count to settle", interval=0.2)
+    assert last[0] is not None
+    return last[0]
 
 
 def wrk(

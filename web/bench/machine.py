@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from counter.config import Settings
-from dbutil import root_connection
+from harness.provision import root_connection
 
 
 def _cpu_model() -> str:

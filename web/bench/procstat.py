@@ -1,23 +1,9 @@
-"""Per-process figures from /proc: Hypercorn's workers, their CPU time and resident memory."""
+"""Per-process figures from /proc: each Hypercorn process's CPU time and resident memory."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-
-def worker_pids(master: int) -> list[int]:
-    """Hypercorn's worker processes: the master's children running multiprocessing's spawn_main."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == master and b"spawn_main" in cmdline:
-            pids.append(int(stat.parent.name))
-    return sorted(pids)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,8 +1,9 @@
 """`make bench`: wrk on the counter, direct and through nginx, correctness checked after every run.
 
-Starts (or reuses) a MySQL/MariaDB server, migrates a fresh throwaway database, runs Hypercorn
-exactly as production does (hypercorn_conf.py, a worker per core, QUART_ENV=production) and nginx
-from the project's template, runs wrk for a bounded time per endpoint and connection count, and
+Uses the server `make local-db` ensured, migrates a fresh throwaway database, runs the production
+shape: one Hypercorn process per core (hypercorn_conf.py, QUART_ENV=production), each on its own
+port, and nginx from the project's template with all of them upstream. "direct" hits one process,
+"nginx" all of them. Runs wrk for a bounded time per endpoint and connection count, and
 prints one markdown table (also written to bench/results/latest.md). It stops all it started.
 Tuning: BENCH_SECONDS per run (default 5), BENCH_CONNECTIONS (default "8,64,256").
 """
@@ -14,21 +15,18 @@ import os
 import secrets
 import shutil
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
-WEB_DIR = Path(__file__).resolve().parent.parent
-# The benchmark reuses the test utilities: throwaway databases, Hypercorn and nginx runners.
-sys.path.insert(0, str(WEB_DIR / "tests"))
-
-from bench.exact_load import exact_load  # noqa: E402
-from bench.load import Run, measure, settled_count, wrk  # noqa: E402
-from bench.machine import describe_machine  # noqa: E402
-from bench.procstat import rss_mb, unique_mb, worker_pids  # noqa: E402
-from bench.report import Exact, table, verdicts  # noqa: E402
-from counter.config import Settings, load_quartenv  # noqa: E402
-from dbutil import migrate, throwaway_database, throwaway_name  # noqa: E402
-from nginx_runner import run_nginx  # noqa: E402
-from servers import run_hypercorn  # noqa: E402
+from bench.exact_load import exact_load
+from bench.load import Run, measure, settled_count, wrk
+from bench.machine import describe_machine
+from bench.procstat import rss_mb, unique_mb
+from bench.report import Exact, table, verdicts
+from counter.config import Settings, load_quartenv
+from harness.provision import migrate, throwaway_database
+from harness.servers import run_hypercorn, run_nginx
 
 RESULTS = Path(__file__).with_name("results")
 ENDPOINTS = [("GET", "/"), ("GET", "/api/counter"), ("POST", "/api/counter"), ("GET", "/healthz")]
@@ -52,32 +50,33 @@ def main() -> int:
     load_quartenv()
     base = dataclasses.replace(Settings.from_env(), environment="development")
     runs: list[Run] = []
-    with throwaway_database(base, throwaway_name(base.database_name)) as settings:
+    with throwaway_database(base) as settings, ExitStack() as stack:
         migrate(settings)
         production = dataclasses.replace(
             settings, environment="production", secret_key=secrets.token_urlsafe(32)
         )
-        with run_hypercorn(production, workers=os.cpu_count() or 1) as web:
-            workers = worker_pids(web.process.pid)
-            with run_nginx(web.url.removeprefix("http://"), production=True) as proxy:
-                for target, url in (("direct", web.url), ("nginx", proxy.url)):
-                    wrk(url + "/", "GET", 64, 2)  # warm-up: pools filled, code paths hot
-                    for method, path in ENDPOINTS:
-                        for c in connections:
-                            runs.append(measure(target, url, method, path, c, seconds,
-                                                settings, workers))  # fmt: skip
-                            progress(runs[-1])
-                before = settled_count(settings)
-                result = exact_load(proxy.url, "/api/counter", EXACT_REQUESTS, 64)
-                exact = Exact(EXACT_REQUESTS, result.ok, settled_count(settings) - before,
-                              len(set(result.values)))  # fmt: skip
-            rss = [rss_mb(pid) for pid in workers]
-            unique = [unique_mb(pid) for pid in workers]
+        webs = [stack.enter_context(run_hypercorn(production)) for _ in range(os.cpu_count() or 1)]
+        pids = [web.process.pid for web in webs]
+        upstreams = [urlsplit(web.url).netloc for web in webs]
+        proxy = stack.enter_context(run_nginx(upstreams, production=True))
+        for target, url in (("direct", webs[0].url), ("nginx", proxy.url)):
+            wrk(url + "/", "GET", 64, 2)  # warm-up: pools filled, code paths hot
+            for method, path in ENDPOINTS:
+                for c in connections:
+                    runs.append(measure(target, url, method, path, c, seconds, settings, pids))
+                    progress(runs[-1])
+        before = settled_count(settings)
+        result = exact_load(proxy.url, "/api/counter", EXACT_REQUESTS, 64)
+        exact = Exact(EXACT_REQUESTS, result.ok, settled_count(settings) - before,
+                      len(set(result.values)))  # fmt: skip
+        rss = [rss_mb(pid) for pid in pids]
+        unique = [unique_mb(pid) for pid in pids]
         machine = describe_machine(settings)
     report = "\n".join([
         f"## make bench: {machine}", "",
-        f"wrk -t1, {seconds} s per run; Hypercorn with {len(workers)} workers (uvloop), "
-        "QUART_ENV=production; nginx from nginx/templates, sized like the official image.", "",
+        f"wrk -t1, {seconds} s per run; {len(pids)} Hypercorn processes (one per core, uvloop), "
+        "QUART_ENV=production; direct = one of them; nginx from nginx/templates with all of them "
+        "upstream, sized like the official image.", "",
         table(runs), "", *verdicts(runs, exact, rss, unique), "",
     ])  # fmt: skip
     print(report)
