@@ -40,7 +40,7 @@ def check_server_config(path: str = "hypercorn_conf.py") -> None:
     try:
         config = Config.from_pyfile(path)
         sockets = config.create_sockets()
-    except (ValueError, OSError) as err:
+    except (ValueError, OverflowError, OSError) as err:
         raise PreflightError(f"WEB_BIND cannot be used: {err}") from None
     for sock in sockets.insecure_sockets + sockets.secure_sockets:
         sock.close()

@@ -116,3 +116,18 @@ def test_an_invalid_secret_is_not_echoed() -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({**VALID, "SECRET_KEY": "short-secret", "QUART_ENV": "production"})
     assert "short-secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize("bind", ["nonsense::", "127.0.0.1:99999", "256.0.0.1:80"])
+def test_a_bad_bind_address_stops_start_up_in_one_line(bind: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "counter.preflight"],
+        cwd=WEB_DIR,
+        env={**os.environ, "WEB_BIND": bind},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("counter: WEB_BIND cannot be used: ")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
