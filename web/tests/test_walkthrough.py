@@ -1,0 +1,123 @@
+"""README's "Adding a table, end to end", followed to the letter on a copy of the tree: its code
+blocks applied, its commands run (the real migration autogenerate included), lint and mypy clean."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from counter.config import Settings
+from harness.provision import WEB_DIR, throwaway_database
+from harness.tools import require_tool
+
+pytestmark = pytest.mark.processes
+
+ROOT = WEB_DIR.parent
+SECTION = "## Adding a table, end to end"
+# `<!-- walkthrough: <file> imports|append|create -->` or `<!-- walkthrough: run -->`, then a
+# fenced block (indented as its list item is).
+BLOCK = re.compile(
+    r"<!-- walkthrough: (?P<how>[^>]+?) -->\n(?P<indent> *)```\w*\n(?P<code>.*?)\n(?P=indent)```",
+    re.DOTALL,
+)
+# mypy's cache is copied: it revalidates files by size, mtime and hash; cold, mypy takes ~40 s here.
+LEFT_OUT = shutil.ignore_patterns(
+    ".venv", ".pytest_cache", ".ruff_cache", "__pycache__", "artifacts"
+)
+
+
+def walkthrough() -> list[tuple[str, str]]:
+    """The section's marked blocks in order, as (how, code) with the list indent removed."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(SECTION) :].split("\n## ", 1)[0]
+    blocks = []
+    for match in BLOCK.finditer(section):
+        lines = [line.removeprefix(match["indent"]) for line in match["code"].split("\n")]
+        blocks.append((match["how"], "\n".join(lines)))
+    return blocks
+
+
+def set_imports(module: Path, lines: str) -> None:
+    """Each line replaces the module's import from the same place, or joins the imports."""
+    source = module.read_text().split("\n")
+    for line in lines.split("\n"):
+        new = ast.parse(line).body[0]
+        assert isinstance(new, ast.ImportFrom), f"not a `from x import y` line: {line}"
+        tops = [n for n in ast.parse("\n".join(source)).body if isinstance(n, ast.ImportFrom)]
+        old = [n for n in tops if n.module == new.module]
+        if old:
+            source[old[0].lineno - 1 : old[0].end_lineno] = [line]
+        else:
+            source.insert(tops[-1].end_lineno or 0, line)
+    module.write_text("\n".join(source))
+
+
+def follow(copy: Path, how: str, code: str, env: dict[str, str]) -> None:
+    """Do what one block says, as a newcomer would."""
+    if how == "run":
+        done = subprocess.run(
+            ["sh", "-c", code], cwd=copy, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"`{code}` failed:\n{done.stdout}\n{done.stderr}"
+        return
+    path, action = how.rsplit(" ", 1)
+    target = copy / path
+    if action == "create":
+        assert not target.exists(), f"{path} exists already"
+        target.write_text(code + "\n")
+    elif action == "append":
+        target.write_text(target.read_text().rstrip("\n") + "\n\n\n" + code + "\n")
+    else:
+        assert action == "imports", f"unknown walkthrough step {how!r}"
+        set_imports(target, code)
+
+
+def check(copy: Path, *command: str, env: dict[str, str]) -> None:
+    """Run one of the venv's tools in the copy's web/; it must succeed."""
+    tool = str(WEB_DIR / ".venv" / "bin" / command[0])
+    done = subprocess.run(
+        [tool, *command[1:]], cwd=copy / "web", env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """web/ and the Makefile copied, the venv linked; skipped where only web/ exists (the test
+    image), failed so under CI=true."""
+    if not (ROOT / "README.md").exists() or not (WEB_DIR / ".venv").is_dir():
+        message = "README.md and web/.venv are not here (only web/ is, as in the test image)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires them")
+        pytest.skip(message)
+    require_tool("make")
+    shutil.copytree(WEB_DIR, tmp_path / "web", ignore=LEFT_OUT)
+    shutil.copy2(ROOT / "Makefile", tmp_path)
+    (tmp_path / "web" / ".venv").symlink_to(WEB_DIR / ".venv")
+    return tmp_path
+
+
+def test_walkthrough_passes_as_written(copy: Path, server_settings: Settings) -> None:
+    blocks = walkthrough()
+    edited = sorted({how.rsplit(" ", 1)[0] for how, _ in blocks if how != "run"})
+    assert edited, f"no marked code blocks in {SECTION!r}"
+    assert any(how == "run" for how, _ in blocks), f"no marked commands in {SECTION!r}"
+    versions = copy / "web" / "migrations" / "versions"
+    before = set(versions.glob("*.py"))
+    with throwaway_database(server_settings) as settings:
+        env = {**os.environ, **settings.to_env()}
+        for how, code in blocks:
+            follow(copy, how, code, env)
+        [revision] = set(versions.glob("*.py")) - before
+        assert "op.create_table(" in revision.read_text(), revision.read_text()
+        files = [str(copy / path) for path in edited] + [str(revision)]
+        check(copy, "ruff", "check", *files, env=env)
+        check(copy, "ruff", "format", "--check", *files, env=env)
+        check(copy, "mypy", env=env)
+        check(copy, "pytest", "-q", "tests/test_migrations.py", env=env)
