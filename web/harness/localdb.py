@@ -9,6 +9,7 @@ COUNTER_LOCAL_DIR moves .local/ elsewhere (the tests do, to leave the developer'
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -100,9 +101,13 @@ def ensure() -> None:
     if port is None:
         port = free_port() if refused else settings.db_port
         start_private(port)
-    server = MariaDB(SERVER, port)
     password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
-    run_statements(server.root(), [*root_over_tcp_statements(password), *app_statements(settings)])
+    statements = [*root_over_tcp_statements(password), *app_statements(settings)]
+    try:  # root over TCP once it has that account (and in data made by db/local_server.py)
+        conn = connect_root(dataclasses.replace(settings, db_host="127.0.0.1", db_port=port))
+    except pymysql.err.OperationalError:
+        conn = MariaDB(SERVER, port).root()  # first start: the unix socket only
+    run_statements(conn, statements)
     if port != settings.db_port:
         ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
         set_key(ENV_FILE, "DB_PORT", str(port), quote_mode="never")
