@@ -104,7 +104,7 @@ def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
 
 def main_config(directory: Path, production: bool) -> str:
     """nginx.conf with every writable path under `directory`; `production` sizes it like the
-    official image (a worker per core, 1024 connections each), tests get one small worker."""
+    project's nginx/nginx.conf (a worker per core, 4096 connections each); tests, one small one."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").is_file() else ""
     temp = (
@@ -116,7 +116,7 @@ def main_config(directory: Path, production: bool) -> str:
     return (
         f"{user}daemon off; worker_processes {'auto' if production else 1};\n"
         f"pid {directory}/nginx.pid; error_log stderr warn;\n"
-        f"events {{ worker_connections {1024 if production else 128}; }}\n"
+        f"events {{ worker_connections {4096 if production else 128}; }}\n"
         f"http {{ {mime} {temp} include {directory}/default.conf; }}\n"
     )
 

@@ -12,8 +12,6 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-REPLY_TIMEOUT = 15.0
-
 
 async def read_reply(reader: asyncio.StreamReader) -> tuple[int, bool]:
     """One response's status, and whether the server will close the connection after it."""
@@ -30,13 +28,17 @@ async def read_reply(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 class Load:
-    """`connections` clients sending `GET path` back to back, at most `budget` requests in all."""
+    """`connections` clients sending `GET path` back to back, at most `budget` requests in all;
+    a reply that takes over `timeout` s counts as an error."""
 
-    def __init__(self, base: str, connections: int, budget: int, path: str = "/") -> None:
+    def __init__(
+        self, base: str, connections: int, budget: int, path: str = "/", timeout: float = 15.0
+    ) -> None:
         url = urlsplit(base)
         self._address = (url.hostname or "127.0.0.1", url.port or 80)
         self._request = f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode()
         self._budget = budget
+        self._timeout = timeout
         self._stopping = threading.Event()
         self.statuses: collections.Counter[int] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
@@ -54,7 +56,7 @@ class Load:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(*self._address)
                 writer.write(self._request)
-                status, close = await asyncio.wait_for(read_reply(reader), REPLY_TIMEOUT)
+                status, close = await asyncio.wait_for(read_reply(reader), self._timeout)
                 self.statuses[status] += 1
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as err:
                 self.errors[type(err).__name__] += 1
