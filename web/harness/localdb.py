@@ -36,6 +36,7 @@ ENV_FILE = LOCAL_DIR / LOCAL_ENV_FILE.name
 SERVER = LOCAL_DIR / "mysql"
 PORT_FILE = SERVER / "port"
 LOOPBACK = ("127.0.0.1", "localhost")
+SHELL_DB_PORT = os.environ.get("DB_PORT")  # before any env file is loaded: it wins over them
 
 
 def say(message: str) -> None:
@@ -112,6 +113,8 @@ def ensure() -> None:
         ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
         set_key(ENV_FILE, "DB_PORT", str(port), quote_mode="never")
     written = f" (DB_PORT={port} written to {ENV_FILE})" if port != settings.db_port else ""
+    if written and SHELL_DB_PORT:
+        written += "; unset DB_PORT in your shell, which wins over that file"
     say(f"{reason}: the project's private MariaDB serves on 127.0.0.1:{port}{written}")
 
 
