@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from harness.tools import find_tool, free_port
 # NGINX_TEMPLATES: where the test container mounts the repository's nginx/templates.
 TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or WEB_DIR.parent / "nginx" / "templates")
 TEMPLATE = TEMPLATES / "default.conf.template"
+MAIN_CONFIG = TEMPLATES.parent / "nginx.conf"
 HYPERCORN = [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py"]
 START_TIMEOUT = 30.0
 
@@ -103,22 +105,26 @@ def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
 
 
 def main_config(directory: Path, production: bool) -> str:
-    """nginx.conf with every writable path under `directory`; `production` sizes it like the
-    project's nginx/nginx.conf (a worker per core, 4096 connections each); tests, one small one."""
+    """nginx.conf with every writable path under `directory`; `production` takes the workers and
+    connections of the project's nginx/nginx.conf, tests get one small worker."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").is_file() else ""
-    temp = (
-        "".join(
-            f"{kind}_temp_path {directory}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
-        )
-        + f"uwsgi_temp_path {directory}/uwsgi; scgi_temp_path {directory}/scgi;"
-    )
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp = "".join(f"{kind}_temp_path {directory}/{kind};" for kind in kinds)
+    workers = _directive("worker_processes") if production else "1"
+    connections = _directive("worker_connections") if production else "128"
     return (
-        f"{user}daemon off; worker_processes {'auto' if production else 1};\n"
-        f"pid {directory}/nginx.pid; error_log stderr warn;\n"
-        f"events {{ worker_connections {4096 if production else 128}; }}\n"
+        f"{user}daemon off; pid {directory}/nginx.pid; error_log stderr warn;\n"
+        f"worker_processes {workers}; events {{ worker_connections {connections}; }}\n"
         f"http {{ {mime} {temp} include {directory}/default.conf; }}\n"
     )
+
+
+def _directive(name: str) -> str:
+    """The value nginx/nginx.conf gives `name`."""
+    match = re.search(rf"^\s*{name}\s+(\S+);", MAIN_CONFIG.read_text(), re.MULTILINE)
+    assert match, f"{MAIN_CONFIG} sets no {name}"
+    return match[1]
 
 
 @dataclass
