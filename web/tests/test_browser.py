@@ -31,17 +31,10 @@ WAIT = 10.0  # seconds for any one thing to appear on the page
 # up as errors and delays) and off /dev/shm, which is small in containers.
 # https://developer.chrome.com/docs/chromium/headless
 CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--window-size=1024,768",
-]
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-quic", "--window-size=1024,768",
+]  # fmt: skip
 # Runs inside the page, so the request is same-origin (through nginx, under the page's CSP). A
 # Response can't cross back to Python: hand plain values to the last argument, WebDriver's callback.
 FETCH_SCRIPT = """
@@ -102,7 +95,7 @@ def shown_count(element: WebElement) -> int:
 
 def open_page(driver: webdriver.Chrome, url: str) -> int:
     """Forget earlier console output, load `url` (which counts a visit); the count shown."""
-    read_console(driver)  # reading the log empties it
+    console_errors(driver)  # reading the log empties it
     driver.get(url)
     return shown_count(count_element(driver))
 
@@ -121,15 +114,10 @@ def fetch_counter(driver: webdriver.Chrome, method: str) -> dict[str, Any]:
     return result
 
 
-def read_console(driver: webdriver.Chrome) -> list[dict[str, Any]]:
-    """The console entries since the last read (chromedriver's goog:loggingPrefs log)."""
-    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
-    return entries
-
-
 def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
-    """The console entries at SEVERE level since the last read."""
-    return [entry for entry in read_console(driver) if entry["level"] == "SEVERE"]
+    """The SEVERE console entries since the last read (which empties chromedriver's log)."""
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [entry for entry in entries if entry["level"] == "SEVERE"]
 
 
 def test_reload_counts_once_and_the_api_agrees(driver: webdriver.Chrome, site: Server) -> None:

@@ -26,15 +26,8 @@ SECURITY_HEADERS = {
 }
 # What must never reach a client, lower-cased: tracebacks, the database driver's words, and the
 # probe's own secret...
-LEAKS = (
-    "traceback",
-    'file "',
-    "sqlalchemy",
-    "operationalerror",
-    "can't connect",
-    "errno",
-    SECRET_DETAIL.lower(),
-)
+LEAKS = ("traceback", 'file "', "sqlalchemy", "operationalerror", "can't connect", "errno",
+         SECRET_DETAIL.lower())  # fmt: skip
 # ...or a server or library with its version ("nginx/1.22.1", "Hypercorn 0.18", "Python/3.11").
 VERSION = re.compile(
     r"(nginx|hypercorn|quart|werkzeug|python|uvloop|mysql|mariadb)[/ ]v?\d+\.\d+", re.IGNORECASE
