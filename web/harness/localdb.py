@@ -29,7 +29,7 @@ from harness.provision import (
     root_over_tcp_statements,
     run_statements,
 )
-from harness.tools import free_port
+from harness.tools import MissingToolError, free_port
 
 LOCAL_DIR = Path(os.environ.get("COUNTER_LOCAL_DIR") or LOCAL_ENV_FILE.parent)
 ENV_FILE = LOCAL_DIR / LOCAL_ENV_FILE.name
@@ -140,4 +140,7 @@ if __name__ == "__main__":
     commands = {"ensure": ensure, "stop": stop, "status": status}
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python -m harness.localdb {'|'.join(commands)}")
-    commands[sys.argv[1]]()
+    try:
+        commands[sys.argv[1]]()
+    except (MissingToolError, RuntimeError, TimeoutError) as err:  # e.g. no MariaDB installed
+        sys.exit(f"[local-db] {err}")
