@@ -30,7 +30,7 @@ TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or WEB_DIR.parent / "nginx" /
 TEMPLATE = TEMPLATES / "default.conf.template"
 MAIN_CONFIG = TEMPLATES.parent / "nginx.conf"
 HYPERCORN = [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py"]
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
 
 
 @dataclass
