@@ -81,7 +81,7 @@ def test_a_test_session_stops_at_once_when_root_is_refused(socket_only_mariadb: 
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_views.py"],
         cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 30  # 94 s before, one failure per test
     assert result.returncode != 0
     assert result.stdout.count("'root' cannot log in on 127.0.0.1") == 1, result.stdout
     assert " passed" not in result.stdout, result.stdout
