@@ -9,11 +9,17 @@ with `kubectl kustomize` wherever kubectl is installed, so a patch that relies o
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+# K8S_MANIFESTS: where a copy is mounted when the tests run without the repository around web/.
+K8S_DIR = Path(
+    os.environ.get("K8S_MANIFESTS") or Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+)
+KUSTOMIZATIONS = {"base": K8S_DIR / "base", "local": K8S_DIR / "overlays" / "local"}
 Resource = dict[str, Any]
 SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "images", "patches"}
 
@@ -30,6 +36,12 @@ def load_documents(path: Path) -> list[Resource]:
 def key(resource: Resource) -> tuple[str, str]:
     """(kind, name): how kustomize finds a patch's target (no namespaces here)."""
     return resource["kind"], resource["metadata"]["name"]
+
+
+def one(resources: list[Resource], kind: str, name: str = "counter-web") -> Resource:
+    """The object of `kind` named `name`."""
+    (found,) = [r for r in resources if key(r) == (kind, name)]
+    return found
 
 
 def merge(target: Resource, patch: Resource) -> None:

@@ -7,7 +7,6 @@ JSON schemas that kubernetes-validate ships, in strict mode (unknown fields fail
 
 from __future__ import annotations
 
-import os
 import re
 import runpy
 import shutil
@@ -20,15 +19,21 @@ import pytest
 import yaml
 
 from counter.config import SECRET_VARIABLES, Settings
-from kustomization import Resource, key, load_documents, pod_containers, render
+from harness.provision import WEB_DIR
+from harness.servers import TEMPLATE
+from kustomization import (
+    K8S_DIR,
+    KUSTOMIZATIONS,
+    Resource,
+    key,
+    load_documents,
+    one,
+    pod_containers,
+    render,
+)
 
-WEB_DIR = Path(__file__).resolve().parents[1]
-REPO_DIR = WEB_DIR.parent
-K8S_DIR = Path(os.environ.get("K8S_MANIFESTS") or REPO_DIR / "deploy" / "k8s")
-NGINX_TEMPLATE = REPO_DIR / "nginx" / "templates" / "default.conf.template"
 # One version, strict: a field newer than 1.35 fails, so the manifests apply on 1.35 and later.
 KUBERNETES_VERSION = "1.35.0"
-KUSTOMIZATIONS = {"base": K8S_DIR / "base", "local": K8S_DIR / "overlays" / "local"}
 HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
 POD_HARDENED = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001}
 
@@ -41,12 +46,6 @@ if not K8S_DIR.is_dir():
 def rendered(request: pytest.FixtureRequest) -> list[Resource]:
     """Every object one kustomization produces."""
     return render(KUSTOMIZATIONS[request.param])
-
-
-def one(resources: list[Resource], kind: str, name: str = "counter-web") -> Resource:
-    """The object of `kind` named `name`."""
-    (found,) = [r for r in resources if key(r) == (kind, name)]
-    return found
 
 
 def web_pod(resources: list[Resource]) -> dict[str, Any]:
@@ -218,9 +217,9 @@ def test_service_ingress_autoscaler_and_budget_point_at_the_web_pods(
 
 
 def test_ingress_body_limit_is_the_nginx_templates(rendered: list[Resource]) -> None:
-    if not NGINX_TEMPLATE.is_file():
-        pytest.skip(f"{NGINX_TEMPLATE} not found")
-    (limit,) = re.findall(r"client_max_body_size (\S+);", NGINX_TEMPLATE.read_text())
+    if not TEMPLATE.is_file():
+        pytest.skip(f"{TEMPLATE} not found")
+    (limit,) = re.findall(r"client_max_body_size (\S+);", TEMPLATE.read_text())
     annotations = one(rendered, "Ingress")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == limit
 
