@@ -22,9 +22,8 @@ import pytest
 from counter.config import Settings
 from harness.poll import poll_until
 from harness.servers import TEMPLATES, run_hypercorn, run_nginx
-from harness.tools import free_port
+from harness.tools import free_port, require_tool
 from http_client import fetch
-from servers import require_tool
 
 pytestmark = pytest.mark.processes
 
