@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 
 from counter.config import Settings
 from harness.poll import poll_until
+from harness.provision import WEB_DIR
 from harness.servers import TEMPLATES, run_hypercorn, run_nginx
 from harness.tools import free_port, require_tool
 from http_client import fetch
@@ -154,3 +156,21 @@ def test_a_public_host_that_would_break_the_config_is_refused(tmp_path: Path, ce
     done = subprocess.run(["sh", str(TLS_SCRIPT)], env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert "NGINX_PUBLIC_HOST" in done.stderr
+
+
+@pytest.mark.docker
+def test_the_compose_override_mounts_the_certificate_and_the_script() -> None:
+    docker = require_tool("docker")
+    files = ["-f", "docker-compose.yml", "-f", "docker-compose.tls.yml"]
+    done = subprocess.run(
+        [docker, "compose", *files, "config", "--format", "json"],
+        cwd=WEB_DIR.parent, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    nginx = yaml.safe_load(done.stdout)["services"]["nginx"]
+    assert {port["target"] for port in nginx["ports"]} == {80, 443}
+    mounts = {volume["target"]: Path(volume["source"]) for volume in nginx["volumes"]}
+    assert mounts["/etc/nginx/certs"] == WEB_DIR.parent / "nginx" / "certs"
+    script = f"/docker-entrypoint.d/{TLS_SCRIPT.name}"
+    assert mounts[script] == WEB_DIR.parent / "nginx" / "docker-entrypoint.d" / TLS_SCRIPT.name
+    assert nginx["environment"]["NGINX_PUBLIC_HOST"]
