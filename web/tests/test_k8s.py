@@ -117,6 +117,11 @@ def test_probes_use_healthz_so_a_database_outage_keeps_every_pod_in_the_service(
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz", probe
         assert container[probe]["httpGet"]["port"] in port_names, probe
+    # Start-up may wait DB_STARTUP_TIMEOUT for the database before Hypercorn answers.
+    startup = container["startupProbe"]
+    config = one(rendered, "ConfigMap", "counter-config")["data"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert budget > float(config["DB_STARTUP_TIMEOUT"])
 
 
 def test_prestop_and_grace_period_cover_draining(rendered: list[Resource]) -> None:
