@@ -80,8 +80,10 @@ def proxy(settings: Settings, certs: Path) -> Iterator[TlsProxy]:
         tls = TlsProxy(nginx.url, f"https://{public_host}", public_host, certs / "tls.crt")
         with https_client(tls) as client:
             try:
+                # Both ports on the new config: HTTPS answers, plain HTTP redirects.
                 poll_until(
-                    lambda: client.get(f"{tls.https_url}/healthz").status_code == 200,
+                    lambda: client.get(f"{tls.https_url}/healthz").status_code == 200
+                    and fetch(tls.http_url, "/reload-check").status == 308,
                     10, "HTTPS after nginx's reload", errors=(httpx.TransportError,),
                 )  # fmt: skip
             except TimeoutError as err:
