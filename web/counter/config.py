@@ -90,6 +90,9 @@ class Settings:
     db_query_timeout: float = setting("DB_QUERY_TIMEOUT", _seconds, 5.0)
     # Honoured in development only (the `quart` CLI reads it), refused in production.
     debug: bool = setting("QUART_DEBUG", _flag, False)
+    # The app's own line per request (observe.py). Off: nginx's access line has the same request
+    # ID, and this one costs measurable throughput on GET / (README, "Observing it").
+    log_requests: bool = setting("LOG_REQUESTS", _flag, False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

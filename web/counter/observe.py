@@ -2,8 +2,8 @@
 
 - The ID is nginx's (the X-Request-ID it sends; it never passes a client's on), or one made here
   for a direct hit. It goes back in the X-Request-ID header and onto error pages.
-- One access line per request (logger `counter.access`): method, path, status, duration_ms; the
-  same hook feeds the request metrics (metrics.py), so a request is timed once.
+- With LOG_REQUESTS=1, one access line per request (logger `counter.access`): method, path,
+  status, duration_ms. The same hook feeds the request metrics (metrics.py): one timing.
 - `configure_logging` (manage.py calls it): JSON lines in production, readable ones in development;
   the database password and the secret key are masked in every line.
 """
@@ -88,6 +88,7 @@ def configure_logging(settings: Settings, stream: TextIO = sys.stderr) -> loggin
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
+    access_log.setLevel(logging.INFO if settings.log_requests else logging.WARNING)
     return handler
 
 
@@ -106,10 +107,11 @@ def init_app(app: Quart) -> None:
         seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
         response.headers[HEADER] = REQUEST_ID.get()
         status, method, path = response.status_code, request.method, request.path
-        ms = round(seconds * 1000, 1)
-        access_log.info("%s %s %d %.1f ms", method, path, status, ms,
-                        extra={"method": method, "path": path, "status": status,
-                               "duration_ms": ms})  # fmt: skip
+        if access_log.isEnabledFor(logging.INFO):
+            ms = round(seconds * 1000, 1)
+            access_log.info("%s %s %d %.1f ms", method, path, status, ms,
+                            extra={"method": method, "path": path, "status": status,
+                                   "duration_ms": ms})  # fmt: skip
         rule = request.url_rule
         metrics.observe_request(rule.rule if rule else "unmatched", method, status, seconds)
         return response

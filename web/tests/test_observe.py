@@ -54,8 +54,9 @@ def captured_logs(settings: Settings) -> Iterator[io.StringIO]:
 
 @pytest.fixture
 def log_stream(settings: Settings) -> Iterator[io.StringIO]:
-    """Production logging (masking this run's password and key) into a buffer, for one test."""
-    with captured_logs(production(settings, secret_key=settings.secret_key)) as stream:
+    """Production logging with access lines (masking this run's password and key), one test."""
+    logged = production(settings, secret_key=settings.secret_key, log_requests=True)
+    with captured_logs(logged) as stream:
         yield stream
 
 
@@ -133,11 +134,19 @@ async def test_a_secret_is_masked_in_its_json_escaped_form_too(settings: Setting
 
 async def test_development_lines_are_readable(settings: Settings) -> None:
     app: Quart = create_app(settings)
-    with captured_logs(settings) as stream:  # the fixture's settings are development ones
+    # The fixture's settings are development ones.
+    with captured_logs(dataclasses.replace(settings, log_requests=True)) as stream:
         async with app.test_app():
             await app.test_client().get("/healthz", headers={"X-Request-ID": "dev-id-1"})
     line = next(line for line in stream.getvalue().splitlines() if "counter.access" in line)
     assert re.search(r" INFO counter\.access \[dev-id-1\] GET /healthz 200 \d+\.\d ms$", line)
+
+
+async def test_access_lines_are_off_by_default(client: QuartClient, settings: Settings) -> None:
+    with captured_logs(production(settings)) as stream:
+        await client.get("/healthz")
+        await client.get("/nope")
+    assert "counter.access" not in stream.getvalue()
 
 
 # --- The real processes ------------------------------------------------------------------------
@@ -146,7 +155,7 @@ async def test_development_lines_are_readable(settings: Settings) -> None:
 @pytest.fixture(scope="module")
 def web(settings: Settings) -> Iterator[Server]:
     """Hypercorn as production runs it: manage:app, hypercorn_conf.py, QUART_ENV=production."""
-    with run_hypercorn(production(settings)) as server:
+    with run_hypercorn(production(settings, log_requests=True)) as server:
         yield server
 
 
