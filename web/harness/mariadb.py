@@ -20,7 +20,7 @@ from mirakuru.base import cleanup_subprocesses
 
 from harness.tools import find_tool
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 30.0  # mirakuru bounds a start and a stop (then SIGKILL) with it
 Row = tuple[object, ...]
 
 
