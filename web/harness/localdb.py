@@ -24,6 +24,7 @@ from harness.mariadb import MariaDB
 from harness.poll import poll_until
 from harness.provision import (
     ACCESS_DENIED,
+    Connection,
     app_statements,
     connect_root,
     root_over_tcp_statements,
@@ -104,11 +105,7 @@ def ensure() -> None:
         start_private(port)
     password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
     statements = [*root_over_tcp_statements(password), *app_statements(settings)]
-    try:  # root over TCP once it has that account (and in data made by db/local_server.py)
-        conn = connect_root(dataclasses.replace(settings, db_host="127.0.0.1", db_port=port))
-    except pymysql.err.OperationalError:
-        conn = MariaDB(SERVER, port).root()  # first start: the unix socket only
-    run_statements(conn, statements)
+    run_statements(private_root(settings, port, password), statements)
     if port != settings.db_port:
         ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
         set_key(ENV_FILE, "DB_PORT", str(port), quote_mode="never")
@@ -116,6 +113,20 @@ def ensure() -> None:
     if written and SHELL_DB_PORT:
         written += "; unset DB_PORT in your shell, which wins over that file"
     say(f"{reason}: the project's private MariaDB serves on 127.0.0.1:{port}{written}")
+
+
+def private_root(settings: Settings, port: int, password: str) -> Connection:
+    """Root on the private server: over TCP once it has root@127.0.0.1; on the first start over
+    the socket; in data made by the old db/local_server.py, over the socket with the password."""
+    server, tcp = MariaDB(SERVER, port), dataclasses.replace(settings, db_port=port)
+    try:
+        return connect_root(tcp)
+    except pymysql.err.OperationalError:
+        pass
+    try:
+        return server.root()
+    except pymysql.err.OperationalError:
+        return server.root(password)
 
 
 def stop() -> None:

@@ -114,9 +114,11 @@ class MariaDB:
         assert process is not None, "not running"
         return process.pid
 
-    def root(self) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+    def root(self, password: str = "") -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
         """Root (the OS user's account) over the Unix socket, autocommit."""
-        return pymysql.connect(unix_socket=str(self.socket), user=_user(), autocommit=True)
+        return pymysql.connect(
+            unix_socket=str(self.socket), user=_user(), password=password, autocommit=True
+        )
 
     def execute(self, statement: str, args: Sequence[object] = ()) -> list[Row]:
         """Run one statement as root (e.g. SET GLOBAL wait_timeout = 2); its rows."""

@@ -86,3 +86,23 @@ def test_a_test_session_stops_at_once_when_root_is_refused(socket_only_mariadb: 
     assert result.stdout.count("'root' cannot log in on 127.0.0.1") == 1, result.stdout
     assert " passed" not in result.stdout, result.stdout
     assert " error" not in result.stdout, result.stdout
+
+
+def test_a_server_made_by_the_old_tool_is_taken_over(
+    tmp_path: Path, server_settings: Settings
+) -> None:
+    # db/local_server.py left root@localhost with the password and no root@127.0.0.1 account.
+    local_dir = tmp_path / "local"
+    old = MariaDB(local_dir / "mysql", free_port())
+    old.initialise()
+    old.start()
+    old.execute(
+        "ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (os.environ["MYSQL_ROOT_PASSWORD"],)
+    )
+    old.stop()
+    try:
+        result = localdb("ensure", local_dir, old.port)
+        assert result.returncode == 0, result
+        root_connection(dataclasses.replace(server_settings, db_port=old.port)).close()
+    finally:
+        localdb("stop", local_dir, old.port)
