@@ -9,6 +9,7 @@ the name (prometheus-client's in-process mutex, uncontended on one event loop).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
@@ -39,14 +40,23 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )  # fmt: skip
 BREAKER_STATES = ("closed", "open", "half-open")
+# Any other method a client invents is counted as "other": no series per made-up word.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 bp = Blueprint("metrics", __name__)
 
 
+@cache
+def _series(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    # A bounded set of keys (rules x METHODS x statuses); a hit skips labels()' lock and checks.
+    return REQUESTS.labels(route, method, str(status)), LATENCY.labels(route)
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request and its duration."""
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    count, latency = _series(route, method if method in METHODS else "other", status)
+    count.inc()
+    latency.observe(seconds)
 
 
 def count_db_error(err: BaseException, code: int | None) -> None:

@@ -106,12 +106,11 @@ def init_app(app: Quart) -> None:
     async def end_request(response: Response) -> Response:
         seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
         response.headers[HEADER] = REQUEST_ID.get()
-        status, method, path = response.status_code, request.method, request.path
+        status, method, rule = response.status_code, request.method, request.url_rule
+        metrics.observe_request(rule.rule if rule else "unmatched", method, status, seconds)
         if access_log.isEnabledFor(logging.INFO):
-            ms = round(seconds * 1000, 1)
+            path, ms = request.path, round(seconds * 1000, 1)
             access_log.info("%s %s %d %.1f ms", method, path, status, ms,
                             extra={"method": method, "path": path, "status": status,
                                    "duration_ms": ms})  # fmt: skip
-        rule = request.url_rule
-        metrics.observe_request(rule.rule if rule else "unmatched", method, status, seconds)
         return response

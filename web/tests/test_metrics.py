@@ -75,6 +75,14 @@ async def test_requests_are_counted_by_url_rule_not_raw_path(client: QuartClient
     assert samples[latency] >= 2
 
 
+async def test_a_made_up_method_adds_no_series(client: QuartClient) -> None:
+    before = requests_total("unmatched", "405", method="other")  # routing failed: no rule
+    response = await client.open("/api/counter", method="FROBNICATE")
+    assert response.status_code == 405
+    assert requests_total("unmatched", "405", method="other") - before == 1
+    assert requests_total("unmatched", "405", method="FROBNICATE") == 0
+
+
 async def test_pool_in_use_is_each_apps_own(app: Quart, settings: Settings) -> None:
     other = create_app(settings)  # a second serving app in this process: one registry for both
     async with other.test_app(), app.app_context(), get_db().engine.connect():
