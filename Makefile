@@ -24,7 +24,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" .venv/bin/pip-compile --quiet 
 
 .PHONY: help up down logs reload scale migrate revision shell mysql test \
 	venv local-db local-db-stop local-migrate local-revision local-run local-test \
-	lint format lock bench cert
+	lint format lock bench cert secrets deploy deploy-status deploy-down
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { printf "  %-15s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -73,6 +73,20 @@ test: ## Run pytest in a container against a throwaway MySQL, then remove both
 
 cert: ## Self-signed certificate for https://localhost in nginx/certs/ (see nginx/README.md)
 	sh nginx/make-cert.sh nginx/certs
+
+# --- Swarm (deploy/swarm/README.md) --------------------------------------------------------------
+
+secrets: ## Create the Swarm stack's Docker secrets, random, for a try-out (existing ones stay)
+	sh deploy/swarm/swarm.sh secrets
+
+deploy: ## Build the image, deploy or roll out the Swarm stack (nginx on HTTP_PORT), wait for it
+	sh deploy/swarm/swarm.sh deploy
+
+deploy-status: ## Show the Swarm stack's services and running tasks
+	sh deploy/swarm/swarm.sh status
+
+deploy-down: ## Remove the Swarm stack (its data volume and secrets stay)
+	sh deploy/swarm/swarm.sh down
 
 # --- Host (no Docker) ----------------------------------------------------------------------------
 
