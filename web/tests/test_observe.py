@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +23,7 @@ from quart.testing import QuartClient
 from counter import create_app
 from counter.config import Settings
 from counter.observe import configure_logging
+from harness import servers
 from harness.poll import poll_until
 from harness.provision import WEB_DIR
 from harness.servers import Nginx, Server, run_hypercorn, run_nginx
@@ -201,6 +203,26 @@ def test_one_id_in_the_response_the_app_log_and_the_nginx_log(web: Server, proxy
     )  # fmt: skip
     assert nginx_line(proxy, request_id).endswith(f"request_id={request_id}")
     assert "client-chosen-id" not in web.log()
+
+
+@pytest.mark.processes
+def test_a_listed_balancer_keeps_its_own_id(
+    web: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The template's documented edit: trust the balancer at 127.0.0.2 (loopback has all of /8).
+    template = servers.TEMPLATE.read_text().replace("default 0;\n}", "default 0;\n127.0.0.2 1;\n}")
+    assert "127.0.0.2 1;" in template
+    monkeypatch.setattr(servers, "TEMPLATE", tmp_path / "default.conf.template")
+    servers.TEMPLATE.write_text(template)
+    sent = {"X-Request-ID": "lb-7f3a-0001"}
+    with run_nginx([urlsplit(web.url).netloc]) as proxy:
+        balancer = fetch(proxy.url, "/healthz", headers=sent, source="127.0.0.2")
+        client = fetch(proxy.url, "/healthz", headers=sent)
+        garbled = fetch(proxy.url, "/healthz", headers={"X-Request-ID": "a b"}, source="127.0.0.2")
+    assert balancer.headers["X-Request-ID"] == "lb-7f3a-0001"
+    assert app_line(web, "lb-7f3a-0001")["path"] == "/healthz"
+    assert NGINX_ID.fullmatch(client.headers["X-Request-ID"])
+    assert NGINX_ID.fullmatch(garbled.headers["X-Request-ID"])
 
 
 @pytest.mark.processes
