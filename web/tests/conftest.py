@@ -30,11 +30,9 @@ from harness.provision import (
 )
 from harness.tools import free_port
 
-PRIVATE_OPTIONS = [
-    "--skip-name-resolve",
-    "--innodb-buffer-pool-size=16M",
-    "--innodb-log-file-size=8M",
-]
+# Small, since each test copies the data directory (26 MB) and starts a server of its own.
+PRIVATE_OPTIONS = ["--skip-name-resolve", "--innodb-buffer-pool-size=16M"]
+PRIVATE_OPTIONS += ["--innodb-log-file-size=8M"]
 PRIVATE_DATABASE = "counter_private_test"
 
 
