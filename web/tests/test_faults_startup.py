@@ -8,17 +8,18 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pymysql
 import pytest
+from mirakuru import SimpleExecutor
 
 from counter.config import Settings
 from harness.mariadb import MariaDB
+from harness.poll import poll_until
 from harness.provision import WEB_DIR, new_database
-from harness.servers import app_env, run_server
+from harness.servers import app_env
 from harness.tools import free_port
 from http_client import fetch, wait_for_status
 
@@ -47,21 +48,23 @@ def failed_start(settings: Settings, startup_timeout: float = 20) -> tuple[str, 
 
 
 def test_start_waits_for_a_late_database_then_migrates_and_serves(
-    server_settings: Settings, private_server: MariaDB
+    server_settings: Settings, private_server: MariaDB, tmp_path: Path
 ) -> None:
     on_private = dataclasses.replace(server_settings, db_port=private_server.port)
     settings = new_database(on_private)  # account and empty database, as on the image's first
-    private_server.stop()  # boot; then the server is "still initialising" for 3 s
-    late_start, port = threading.Timer(3, private_server.start), free_port()
-    late_start.start()
-    try:
-        with run_server(START, port, start_env(settings, port, startup_timeout=30)) as web:
-            assert wait_for_status(web.url, "/readyz", 200, within=5).status == 200
-            assert fetch(web.url, "/api/counter", "POST").count == 1
-            output = web.log()
-    finally:
-        late_start.join()
-    assert "database not ready (attempt 1)" in output, output
+    private_server.stop()  # boot; then the server is "still initialising"
+    port, log = free_port(), tmp_path / "start.log"
+    env = start_env(settings, port, startup_timeout=30)
+    with (
+        log.open("w") as out,
+        SimpleExecutor(START, cwd=str(WEB_DIR), envvars=env, stdout=out, stderr=subprocess.STDOUT),
+    ):
+        poll_until(lambda: "database not ready (attempt 1)" in log.read_text(), 30, "a retry")
+        private_server.start()
+        base = f"http://127.0.0.1:{port}"
+        assert wait_for_status(base, "/readyz", 200, within=30).status == 200
+        assert fetch(base, "/api/counter", "POST").count == 1
+    output = log.read_text()
     assert "Running upgrade  -> " in output, output
     assert "Traceback" not in output, output
 
