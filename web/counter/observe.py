@@ -89,6 +89,7 @@ def configure_logging(settings: Settings, stream: TextIO = sys.stderr) -> loggin
     root.handlers = [handler]
     root.setLevel(logging.INFO)
     access_log.setLevel(logging.INFO if settings.log_requests else logging.WARNING)
+    logging.captureWarnings(True)  # Python's warnings become log lines too (JSON in production)
     return handler
 
 
