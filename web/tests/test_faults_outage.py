@@ -10,6 +10,7 @@ import pytest
 
 from counter.config import Settings
 from harness.mariadb import MariaDB
+from harness.poll import poll_until
 from harness.provision import stored_count
 from harness.servers import Server, run_hypercorn
 from http_client import Reply, fetch, wait_for_status
@@ -101,8 +102,9 @@ def test_connections_closed_by_wait_timeout_are_replaced_unseen(
             assert fetch(web.url, "/api/counter").status == 200
             assert fetch(web.url, "/api/counter", "POST").status == 200
         assert app_connections(private_server, private_settings) > 0
-        time.sleep(3)  # the server closes every idle connection the pool holds
-        assert app_connections(private_server, private_settings) == 0
+        poll_until(  # the server closes every idle connection the pool holds
+            lambda: app_connections(private_server, private_settings) == 0, 10, "idle ones closed"
+        )
         replies = [fetch(web.url, path) for path in ("/api/counter", "/api/counter", "/", "/")]
         assert [r.status for r in replies] == [200] * len(replies), web.log()
         assert fetch(web.url, "/api/counter", "POST").count == 8
