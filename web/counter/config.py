@@ -42,14 +42,20 @@ def _whole(minimum: int, maximum: int = 2**31) -> Callable[[str], int]:
     return cast
 
 
-def _seconds(raw: str) -> float:
+def _seconds(raw: str, minimum: float = 0) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise ValueError("expected a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError("expected a finite number of seconds above 0")
+    if not (math.isfinite(value) and value > 0 and value >= minimum):
+        bound = f"of at least {minimum:g}" if minimum else "above 0"
+        raise ValueError(f"expected a finite number of seconds {bound}")
     return value
+
+
+def _request_budget(raw: str) -> float:
+    # A third goes to the server's lock wait, which MySQL counts in whole seconds.
+    return _seconds(raw, minimum=3)
 
 
 def _flag(raw: str) -> bool:
@@ -87,7 +93,7 @@ class Settings:
     # Below MySQL's default wait_timeout (28800 s): the pool never hands out a closed connection.
     db_pool_recycle: int = setting("DB_POOL_RECYCLE", _whole(1), 1800)
     # Seconds a request may spend on database work before it gets a 503.
-    db_query_timeout: float = setting("DB_QUERY_TIMEOUT", _seconds, 5.0)
+    db_query_timeout: float = setting("DB_QUERY_TIMEOUT", _request_budget, 5.0)
     # Honoured in development only (the `quart` CLI reads it), refused in production.
     debug: bool = setting("QUART_DEBUG", _flag, False)
     # The app's own line per request (observe.py). Off: nginx's access line has the same request
@@ -148,8 +154,8 @@ class Settings:
 
     @property
     def db_lock_wait(self) -> int:
-        """Whole seconds the server waits for a lock: under half the request budget, at least 1."""
-        return max(1, int(self.db_query_timeout / 2))
+        """Whole seconds the server waits for a lock: a third of the request budget, at least 1."""
+        return max(1, int(self.db_query_timeout / 3))
 
     def database_url(self) -> URL:
         """The app's SQLAlchemy URL; URL.create escapes passwords with '@', '/' or '%'."""

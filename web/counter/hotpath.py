@@ -84,7 +84,7 @@ class HotCounter:
         return batch
 
     async def _drain(self) -> None:
-        """Flush batches until nobody waits; a failed UPDATE fails exactly the batch it carried."""
+        """Flush batches until nobody waits; a failed UPDATE fails its batch and those queued."""
         try:
             while self._waiting:
                 batch = self._next_batch()
@@ -93,9 +93,11 @@ class HotCounter:
                 try:
                     last = await self._add(len(batch))
                 except Exception as err:
-                    for future in batch:
+                    # Those queued behind a failed batch fail with it: the breaker is open now.
+                    for future in batch + [f for _, f in self._waiting]:
                         if not future.done():
                             future.set_exception(err)
+                    self._waiting = []
                     continue
                 for value, future in enumerate(batch, start=last - len(batch) + 1):
                     if not future.done():

@@ -49,6 +49,7 @@ def test_missing_variable_is_named(name: str) -> None:
         ("DB_POOL_SIZE", "0"),
         ("QUART_ENV", "prod"),
         ("DB_QUERY_TIMEOUT", "inf"),
+        ("DB_QUERY_TIMEOUT", "2"),
         ("DB_CONNECT_TIMEOUT", "nan"),
     ],
 )
@@ -106,9 +107,9 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
         "a-long-enough-secret-from-a-file",
         "from file",
     )
-    with pytest.raises(SettingsError, match="^DB_PASSWORD and DB_PASSWORD_FILE are both set"):
+    with pytest.raises(SettingsError, match=r"^DB_PASSWORD and DB_PASSWORD_FILE are both set"):
         Settings.from_env({**VALID, "DB_PASSWORD_FILE": str(password)})
-    with pytest.raises(SettingsError, match="^SECRET_KEY_FILE='/nonexistent' cannot be read"):
+    with pytest.raises(SettingsError, match=r"^SECRET_KEY_FILE='/nonexistent' cannot be read"):
         Settings.from_env({**environ, "SECRET_KEY_FILE": "/nonexistent", "DB_PASSWORD": "x"})
 
 

@@ -21,12 +21,16 @@ async def test_transaction_commits_at_the_end(app: Quart) -> None:
         assert await stored_count(app) == 3
 
 
+async def increment_then_fail() -> None:
+    async with transaction() as conn:
+        await increment_counter(conn)
+        raise Boom
+
+
 async def test_transaction_rolls_back_when_the_block_fails(app: Quart) -> None:
     async with app.app_context():
         with pytest.raises(Boom):
-            async with transaction() as conn:
-                await increment_counter(conn)
-                raise Boom
+            await increment_then_fail()
         assert await stored_count(app) == 0
 
 

@@ -18,9 +18,9 @@ from http_client import Burst, wait_for_status
 pytestmark = pytest.mark.processes
 
 CLIENTS = 8
-# With the default DB_QUERY_TIMEOUT (5 s) the server gives up on a lock after 2 s, and a batch
-# that gets no answer at all fails after 2.5 s.
-FIRST_503_WITHIN = 3.0
+# With the default DB_QUERY_TIMEOUT (5 s) the server gives up on a lock after 1 s, and a batch
+# that gets no answer at all fails after 1.5 s.
+FIRST_503_WITHIN = 2.0
 FAST_503 = 0.05
 RECOVERY_WITHIN = 2.0
 

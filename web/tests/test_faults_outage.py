@@ -17,7 +17,7 @@ from http_client import Reply, fetch, wait_for_status
 
 pytestmark = pytest.mark.processes
 
-QUERY_TIMEOUT = 2.0
+QUERY_TIMEOUT = 3.0
 FAST_503 = 2.0
 RECOVERY = 5.0
 UNAVAILABLE = "The database is unavailable right now"
