@@ -4,25 +4,30 @@ import pytest
 from quart import Quart
 from quart.testing import QuartClient
 
-from counting import stored_count
+from counter.config import Settings
+from harness.provision import stored_count
 
 
-async def test_get_reads_without_incrementing(app: Quart, client: QuartClient) -> None:
+async def test_get_reads_without_incrementing(
+    app: Quart, client: QuartClient, settings: Settings
+) -> None:
     await client.post("/api/counter")
     for _ in range(2):
         response = await client.get("/api/counter")
         assert response.status_code == 200
         assert await response.get_json() == {"count": 1}
-    assert await stored_count(app) == 1
+    assert stored_count(settings) == 1
 
 
-async def test_post_increments_and_returns_new_value(app: Quart, client: QuartClient) -> None:
+async def test_post_increments_and_returns_new_value(
+    app: Quart, client: QuartClient, settings: Settings
+) -> None:
     first = await client.post("/api/counter")
     second = await client.post("/api/counter", json={})
     assert (first.status_code, second.status_code) == (200, 200)
     assert await first.get_json() == {"count": 1}
     assert await second.get_json() == {"count": 2}
-    assert await stored_count(app) == 2
+    assert stored_count(settings) == 2
 
 
 @pytest.mark.parametrize(
@@ -38,14 +43,14 @@ async def test_post_increments_and_returns_new_value(app: Quart, client: QuartCl
     ids=["malformed", "not-an-object", "unknown-field", "not-json-at-all", "not-utf8", "deep"],
 )
 async def test_bad_bodies_are_400_and_count_nothing(
-    app: Quart, client: QuartClient, body: str | bytes, headers: dict[str, str]
+    app: Quart, client: QuartClient, body: str | bytes, headers: dict[str, str], settings: Settings
 ) -> None:
     response = await client.post("/api/counter", data=body, headers=headers)
     assert response.status_code == 400
     payload = await response.get_json()
     assert payload["error"]["code"] == "bad_request"
     assert payload["error"]["message"]
-    assert await stored_count(app) == 0
+    assert stored_count(settings) == 0
 
 
 async def test_wrong_method_is_405_json(client: QuartClient) -> None:

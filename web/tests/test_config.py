@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from counter.config import DEVELOPMENT_SECRET_KEY, Settings, SettingsError
-from servers import WEB_DIR
+from harness.provision import WEB_DIR
 
 VALID = {
     "SECRET_KEY": "a-long-enough-random-secret-value",

@@ -4,21 +4,22 @@ import pytest
 from quart import Quart
 from sqlalchemy import update
 
+from counter.config import Settings
 from counter.db import get_db, transaction
 from counter.queries import increment_counter, select_count
 from counter.tables import counter
-from counting import stored_count
+from harness.provision import stored_count
 
 
 class Boom(Exception):
     """A failure in the middle of a view's work."""
 
 
-async def test_transaction_commits_at_the_end(app: Quart) -> None:
+async def test_transaction_commits_at_the_end(app: Quart, settings: Settings) -> None:
     async with app.app_context():
         async with transaction() as conn:
             assert await increment_counter(conn, by=3) == 3
-        assert await stored_count(app) == 3
+        assert stored_count(settings) == 3
 
 
 async def increment_then_fail() -> None:
@@ -27,14 +28,16 @@ async def increment_then_fail() -> None:
         raise Boom
 
 
-async def test_transaction_rolls_back_when_the_block_fails(app: Quart) -> None:
+async def test_transaction_rolls_back_when_the_block_fails(app: Quart, settings: Settings) -> None:
     async with app.app_context():
         with pytest.raises(Boom):
             await increment_then_fail()
-        assert await stored_count(app) == 0
+        assert stored_count(settings) == 0
 
 
-async def test_connection_returned_mid_transaction_is_rolled_back(app: Quart) -> None:
+async def test_connection_returned_mid_transaction_is_rolled_back(
+    app: Quart, settings: Settings
+) -> None:
     async with app.app_context():
         # Left without commit or rollback: the pool must not hand it out still in the transaction.
         conn = await get_db().engine.connect()
@@ -42,4 +45,4 @@ async def test_connection_returned_mid_transaction_is_rolled_back(app: Quart) ->
         await conn.close()
         async with transaction() as again:
             assert await select_count(again) == 0
-        assert await stored_count(app) == 0
+        assert stored_count(settings) == 0

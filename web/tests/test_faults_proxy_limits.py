@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from counter.config import Settings
 from harness.provision import stored_count
-from harness.servers import TEMPLATES, Nginx, main_config, run_hypercorn, run_nginx
+from harness.servers import TEMPLATES, Nginx, run_hypercorn, run_nginx
 from http_client import fetch
 from keepalive_load import Load
 
@@ -75,9 +74,3 @@ def test_http_09_is_refused_and_counts_nothing(settings: Settings, proxy: Nginx)
     # The same request with a version counts: the check above can fail.
     assert fetch(proxy.url, "/").status == 200
     assert stored_count(settings) == before + 1
-
-
-def test_the_production_sized_test_nginx_has_the_production_limit(tmp_path: Path) -> None:
-    production = WORKER_CONNECTIONS.findall(MAIN_CONFIG.read_text())
-    assert production == WORKER_CONNECTIONS.findall(main_config(tmp_path, production=True))
-    assert int(production[0]) >= 2 * CLIENTS

@@ -6,15 +6,16 @@ import pytest
 from quart import Quart
 from quart.testing import QuartClient
 
+from counter.config import Settings
 from counter.db import get_db
 from counter.hotpath import HotCounter
-from counting import stored_count
+from harness.provision import stored_count
 
 CONCURRENT_REQUESTS = 200
 
 
 async def test_concurrent_increments_are_all_counted_and_distinct(
-    app: Quart, client: QuartClient
+    app: Quart, client: QuartClient, settings: Settings
 ) -> None:
     responses = await asyncio.gather(
         *(client.post("/api/counter") for _ in range(CONCURRENT_REQUESTS))
@@ -22,11 +23,11 @@ async def test_concurrent_increments_are_all_counted_and_distinct(
     assert {r.status_code for r in responses} == {200}
     values = sorted([(await r.get_json())["count"] for r in responses])
     assert values == list(range(1, CONCURRENT_REQUESTS + 1))
-    assert await stored_count(app) == CONCURRENT_REQUESTS
+    assert stored_count(settings) == CONCURRENT_REQUESTS
 
 
 async def test_callers_arriving_during_a_flight_share_the_next_update(
-    app: Quart, monkeypatch: pytest.MonkeyPatch
+    app: Quart, monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
     batches: list[int] = []
     real_add = HotCounter._add
@@ -44,11 +45,13 @@ async def test_callers_arriving_during_a_flight_share_the_next_update(
     assert sorted(values) == list(range(1, 51))
     # The first caller flew alone; the 49 that queued behind it shared one UPDATE.
     assert batches == [1, 49]
-    assert await stored_count(app) == 50
+    assert stored_count(settings) == 50
 
 
-async def test_head_reads_without_counting(app: Quart, client: QuartClient) -> None:
+async def test_head_reads_without_counting(
+    app: Quart, client: QuartClient, settings: Settings
+) -> None:
     await client.get("/")
     head = await client.head("/")
     assert head.status_code == 200
-    assert await stored_count(app) == 1
+    assert stored_count(settings) == 1

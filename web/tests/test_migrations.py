@@ -6,7 +6,7 @@ import pytest
 from alembic import command
 
 from counter.config import Settings
-from dbutil import (
+from harness.provision import (
     UnsafeDatabaseError,
     alembic_config,
     root_connection,

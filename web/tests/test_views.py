@@ -5,7 +5,8 @@ import re
 from quart import Quart
 from quart.testing import QuartClient
 
-from counting import stored_count
+from counter.config import Settings
+from harness.provision import stored_count
 
 
 def shown_count(html: str) -> int:
@@ -15,13 +16,15 @@ def shown_count(html: str) -> int:
     return int(match.group(1))
 
 
-async def test_first_request_shows_one_and_second_two(app: Quart, client: QuartClient) -> None:
+async def test_first_request_shows_one_and_second_two(
+    app: Quart, client: QuartClient, settings: Settings
+) -> None:
     first = await client.get("/")
     assert first.status_code == 200
     assert shown_count(await first.get_data(as_text=True)) == 1
     second = await client.get("/")
     assert shown_count(await second.get_data(as_text=True)) == 2
-    assert await stored_count(app) == 2
+    assert stored_count(settings) == 2
 
 
 async def test_page_is_html_and_never_cached(client: QuartClient) -> None:
@@ -33,11 +36,11 @@ async def test_page_is_html_and_never_cached(client: QuartClient) -> None:
     assert "/static/style.css" in html
 
 
-async def test_head_does_not_increment(app: Quart, client: QuartClient) -> None:
+async def test_head_does_not_increment(app: Quart, client: QuartClient, settings: Settings) -> None:
     await client.get("/")
     head = await client.head("/")
     assert head.status_code == 200
-    assert await stored_count(app) == 1
+    assert stored_count(settings) == 1
     assert shown_count(await (await client.get("/")).get_data(as_text=True)) == 2
 
 

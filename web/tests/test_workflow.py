@@ -14,7 +14,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from servers import require_tool
+from harness.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
