@@ -2,76 +2,32 @@
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from dotenv import load_dotenv
 from sqlalchemy import URL
 
+from counter.envvars import (
+    SECRET_VARIABLES,
+    environment,
+    flag,
+    read,
+    request_budget,
+    seconds,
+    setting,
+    whole,
+)
+from counter.envvars import SettingsError as SettingsError  # raised here; callers import it here
+
 # The placeholder that .quartenv ships; production refuses it (and anything this short).
 DEVELOPMENT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 (public, and refused)
 MIN_PRODUCTION_SECRET_LENGTH = 16
-ENVIRONMENTS = ("development", "production")
 REPO_DIR = Path(__file__).resolve().parents[2]
 # Written by the host tools (e.g. the port `make local-db` chose); read before .quartenv.
 LOCAL_ENV_FILE = REPO_DIR / ".local" / "quartenv"
-
-
-class SettingsError(ValueError):
-    """A missing or invalid setting; the message names the variable and says what is expected."""
-
-
-def _text(raw: str) -> str:
-    return raw
-
-
-def _whole(minimum: int, maximum: int = 2**31) -> Callable[[str], int]:
-    def cast(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError("expected a whole number") from None
-        if not minimum <= value <= maximum:
-            raise ValueError(f"expected a whole number from {minimum} to {maximum}")
-        return value
-
-    return cast
-
-
-def _seconds(raw: str, minimum: float = 0) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("expected a number of seconds") from None
-    if not (math.isfinite(value) and value > 0 and value >= minimum):
-        bound = f"of at least {minimum:g}" if minimum else "above 0"
-        raise ValueError(f"expected a finite number of seconds {bound}")
-    return value
-
-
-def _request_budget(raw: str) -> float:
-    # A third goes to the server's lock wait, which MySQL counts in whole seconds.
-    return _seconds(raw, minimum=3)
-
-
-def _flag(raw: str) -> bool:
-    # The values Quart's own get_debug_flag() treats as off; anything else is on.
-    return raw.lower() not in ("0", "false", "no")
-
-
-def _environment(raw: str) -> str:
-    if raw not in ENVIRONMENTS:
-        raise ValueError(f"expected one of {', '.join(ENVIRONMENTS)}")
-    return raw
-
-
-def setting(env: str, cast: Callable[[str], Any] = _text, default: Any = MISSING) -> Any:
-    """A field read from the variable `env`; without a default, the variable is required."""
-    return field(default=default, metadata={"env": env, "cast": cast})
 
 
 @dataclass(frozen=True)
@@ -83,22 +39,22 @@ class Settings:
     db_password: str = setting("DB_PASSWORD")
     db_host: str = setting("DB_HOST")
     database_name: str = setting("DATABASE_NAME")
-    db_port: int = setting("DB_PORT", _whole(1, 65535), 3306)
-    db_pool_size: int = setting("DB_POOL_SIZE", _whole(1, 1000), 10)
-    environment: str = setting("QUART_ENV", _environment, "production")
+    db_port: int = setting("DB_PORT", whole(1, 65535), 3306)
+    db_pool_size: int = setting("DB_POOL_SIZE", whole(1, 1000), 10)
+    environment: str = setting("QUART_ENV", environment, "production")
     # Seconds to wait for a TCP connection before the request gets a 503.
-    db_connect_timeout: float = setting("DB_CONNECT_TIMEOUT", _seconds, 2.0)
+    db_connect_timeout: float = setting("DB_CONNECT_TIMEOUT", seconds, 2.0)
     # Seconds start-up waits for the database (it may still be initialising) before giving up.
-    db_startup_timeout: float = setting("DB_STARTUP_TIMEOUT", _seconds, 60.0)
+    db_startup_timeout: float = setting("DB_STARTUP_TIMEOUT", seconds, 60.0)
     # Below MySQL's default wait_timeout (28800 s): the pool never hands out a closed connection.
-    db_pool_recycle: int = setting("DB_POOL_RECYCLE", _whole(1), 1800)
+    db_pool_recycle: int = setting("DB_POOL_RECYCLE", whole(1), 1800)
     # Seconds a request may spend on database work before it gets a 503.
-    db_query_timeout: float = setting("DB_QUERY_TIMEOUT", _request_budget, 5.0)
+    db_query_timeout: float = setting("DB_QUERY_TIMEOUT", request_budget, 5.0)
     # Honoured in development only (the `quart` CLI reads it), refused in production.
-    debug: bool = setting("QUART_DEBUG", _flag, False)
+    debug: bool = setting("QUART_DEBUG", flag, False)
     # The app's own line per request (observe.py). Off: nginx's access line has the same request
     # ID, and this one costs measurable throughput on GET / (README, "Observing it").
-    log_requests: bool = setting("LOG_REQUESTS", _flag, False)
+    log_requests: bool = setting("LOG_REQUESTS", flag, False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -106,7 +62,7 @@ class Settings:
         values = {}
         for f in fields(cls):
             name, cast = f.metadata["env"], f.metadata["cast"]
-            raw = _read(environ, name)
+            raw = read(environ, name)
             if raw is None:
                 if f.default is MISSING:
                     raise SettingsError(
@@ -168,26 +124,6 @@ class Settings:
             database=self.database_name,
             query={"charset": "utf8mb4"},
         )
-
-
-# Kept exactly as given (spaces too), readable from a file (NAME_FILE), never echoed.
-SECRET_VARIABLES = ("SECRET_KEY", "DB_PASSWORD")
-
-
-def _read(environ: Mapping[str, str], name: str) -> str | None:
-    """`name`, or the content of the file `name_FILE` names (Docker secrets); None if unset."""
-    raw, path = environ.get(name, ""), environ.get(f"{name}_FILE", "")
-    if name not in SECRET_VARIABLES:
-        return raw.strip() or None
-    if raw and path:
-        raise SettingsError(f"{name} and {name}_FILE are both set: set only one of them")
-    if not path:
-        return raw or None
-    try:
-        # A secret file usually ends in a newline that is not part of the secret.
-        return Path(path).read_text().removesuffix("\n").removesuffix("\r") or None
-    except OSError as err:
-        raise SettingsError(f"{name}_FILE={path!r} cannot be read: {err.strerror}") from None
 
 
 def load_quartenv() -> None:
