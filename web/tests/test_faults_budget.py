@@ -50,25 +50,39 @@ def hold_lock(settings: Settings, lock: str, seconds: float) -> None:
     conn.close()
 
 
+def steady_burst(web: Server) -> Burst:
+    """CLIENTS clients POSTing back to back, under way."""
+    burst = Burst(web.url, CLIENTS, max_requests=20_000)
+    burst.wait_for_replies(50)
+    return burst
+
+
+def recover(web: Server, burst: Burst, within: float) -> float:
+    """Seconds until one more POST gets a 200 (it is counted too); then the burst ends."""
+    started = time.monotonic()
+    wait_for_status(web.url, "/api/counter", 200, within=within, method="POST")
+    took = time.monotonic() - started
+    time.sleep(1)
+    burst.stop()
+    return took
+
+
 @pytest.mark.parametrize("lock", LOCKS)
 def test_a_lock_held_elsewhere_gives_503s_and_none_of_them_is_counted(
     private_settings: Settings, web: Server, lock: str
 ) -> None:
     before = stored_count(private_settings)
-    burst = Burst(web.url, CLIENTS, max_requests=20_000)
-    burst.wait_for_replies(50)
+    burst = steady_burst(web)
     locker = threading.Thread(target=hold_lock, args=(private_settings, lock, 8.0))
     locker.start()
     locker.join()
-    wait_for_status(web.url, "/api/counter", 200, within=RECOVERY_WITHIN + 1.5, method="POST")
-    time.sleep(1)
-    burst.stop()
+    recover(web, burst, within=RECOVERY_WITHIN + 1.5)
     counted = burst.counted()
     statuses = burst.statuses()
     assert set(statuses) <= {200, 503}, statuses
     assert statuses[503] > 0
     assert len(set(counted)) == len(counted)
-    # The extra POST from wait_for_status above was counted too.
+    # The extra POST from recover() was counted too.
     assert stored_count(private_settings) - before == len(counted) + 1
 
 
@@ -76,16 +90,11 @@ def test_a_frozen_server_fails_fast_after_the_first_timeout_and_recovers(
     private_server: MariaDB, private_settings: Settings, web: Server
 ) -> None:
     before = stored_count(private_settings)
-    burst = Burst(web.url, CLIENTS, max_requests=20_000)
-    burst.wait_for_replies(50)
+    burst = steady_burst(web)
     private_server.freeze()
     time.sleep(6)
     private_server.thaw()
-    thawed = time.monotonic()
-    wait_for_status(web.url, "/api/counter", 200, within=RECOVERY_WITHIN, method="POST")
-    recovery = time.monotonic() - thawed
-    time.sleep(1)
-    burst.stop()
+    recovery = recover(web, burst, within=RECOVERY_WITHIN)
     failed = [reply.seconds for reply in burst.replies if reply.status == 503]
     print(f"503s: {len(failed)}, slowest {max(failed):.2f} s, median "
           f"{statistics.median(failed) * 1000:.1f} ms; recovery {recovery:.2f} s")  # fmt: skip
