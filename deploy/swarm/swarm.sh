@@ -4,12 +4,14 @@
 #   swarm.sh deploy    build the app's image, deploy or update the stack, wait for the rollout
 #   swarm.sh status    the stack's services and running tasks
 #   swarm.sh down      remove the stack; its data volume and secrets stay
-# Settings (environment): STACK_NAME (counter), HTTP_PORT (80), WEB_IMAGE (default: build web/ and
-# tag it with its image ID, so a re-run with unchanged code changes nothing), DEPLOY_TIMEOUT (300 s).
+# Settings (environment): STACK_NAME (counter-swarm: not Compose's project name `counter`, whose
+# volume counter_db-data a stack `counter` would take over), HTTP_PORT (80), WEB_IMAGE (default:
+# build web/ and tag it with its image ID, so a re-run with unchanged code changes nothing) and
+# DEPLOY_TIMEOUT (300 s).
 set -eu
 cd "$(dirname "$0")/../.."
 
-STACK_NAME=${STACK_NAME:-counter}
+STACK_NAME=${STACK_NAME:-counter-swarm}
 HTTP_PORT=${HTTP_PORT:-80}
 export STACK_NAME HTTP_PORT
 SECRETS="secret_key db_password mysql_root_password"
@@ -76,10 +78,12 @@ wait_converged() {
         sleep 2
         stable=$((stable + 1))
         for service in $(docker stack services --quiet "$STACK_NAME"); do
-            state=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$service")
+            state=$(docker service inspect "$service" \
+                --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
             case $state in
                 paused | rollback_*)
-                    log "$(docker service inspect --format '{{.Spec.Name}}: {{.UpdateStatus.Message}}' "$service")"
+                    log "$(docker service inspect "$service" \
+                        --format '{{.Spec.Name}}: {{.UpdateStatus.Message}}')"
                     exit 1 ;;
                 updating) stable=0 ;;
             esac

@@ -9,6 +9,7 @@ every reply and prints its figures (`pytest -s`), which deploy/swarm/README.md q
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -133,3 +134,30 @@ def test_a_killed_replica_fails_only_the_requests_it_held(stack: Stack) -> None:
     others = [o for o in failures if o.request_id not in held]
     assert not others, others
     assert_stored_once(run, lost_replies=len(failures))
+
+
+def test_no_secret_in_a_spec_an_environment_an_image_or_a_log(stack: Stack) -> None:
+    # Last in this module: the logs then cover every restart, deploy and kill above.
+    web, db = stack.tasks("web")[0], stack.tasks("db")[0]
+    values = {
+        name: docker("exec", task.container, "cat", f"/run/secrets/{name}")
+        for task, name in ((web, "secret_key"), (web, "db_password"), (db, "mysql_root_password"))
+    }
+    assert all(len(value) >= 32 for value in values.values())
+    services = [f"{stack.name}_{service}" for service in ("db", "web", "nginx")]
+    tasks = [task for service in ("db", "web", "nginx") for task in stack.tasks(service)]
+    seen = [
+        docker("service", "inspect", *services),
+        docker("inspect", *(task.container for task in tasks)),
+        docker("history", "--no-trunc", web.image),
+        docker("image", "inspect", web.image),
+    ]
+    for task in tasks:
+        result = subprocess.run(["docker", "logs", task.container], capture_output=True, text=True)
+        seen += [result.stdout, result.stderr]
+    for name, value in values.items():
+        assert not any(value in text for text in seen), f"{name}'s value is out in the open"
+    # The app never gets MySQL's root password.
+    spec = json.loads(docker("service", "inspect", f"{stack.name}_web"))[0]["Spec"]
+    given = {secret["SecretName"] for secret in spec["TaskTemplate"]["ContainerSpec"]["Secrets"]}
+    assert given == {f"{stack.name}_secret_key", f"{stack.name}_db_password"}
