@@ -154,3 +154,5 @@ def swarm_stack() -> Iterator[Stack]:
             stack.remove()
             if not in_swarm:
                 docker("swarm", "leave", "--force")
+                # `swarm init` made it; leaving keeps it.
+                docker("network", "rm", "docker_gwbridge")
