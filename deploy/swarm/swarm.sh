@@ -6,8 +6,8 @@
 #   swarm.sh down      remove the stack; its data volume and secrets stay
 # Settings (environment): STACK_NAME (counter-swarm: not Compose's project name `counter`, whose
 # volume counter_db-data a stack `counter` would take over), HTTP_PORT (80), WEB_IMAGE (default:
-# build web/ and tag it with its image ID, so a re-run with unchanged code changes nothing) and
-# DEPLOY_TIMEOUT (300 s).
+# build web/ and tag it with its image ID, so a re-run with unchanged code changes nothing),
+# RESOLVE_IMAGE (never) and DEPLOY_TIMEOUT (300 s).
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -63,35 +63,47 @@ deploy() {
         nginx/docker-entrypoint.d/40-reload-on-upstream-change.sh)
     export WEB_IMAGE DB_CONFIG_DIGEST NGINX_CONFIG_DIGEST
     log "deploying stack $STACK_NAME with $WEB_IMAGE, nginx on port $HTTP_PORT"
-    # The image exists on this node only (no registry): record no digest (README, several nodes).
-    docker stack deploy --prune --resolve-image never -c deploy/swarm/stack.yml "$STACK_NAME"
+    # An image built here exists on this node only: no digest to record. With a registry and
+    # several nodes, RESOLVE_IMAGE=always pins every node to one digest (README).
+    docker stack deploy --prune --resolve-image "${RESOLVE_IMAGE:-never}" \
+        -c deploy/swarm/stack.yml "$STACK_NAME"
     wait_converged
 }
 
 # Until every service of the stack runs all its replicas with no update in flight, three checks in
-# a row (a fresh spec change has no update status for a moment); fails on a rollback or timeout.
+# a row (a fresh spec change has no update status for a moment). An update that fails is rolled
+# back (update_config); then this fails too, as on a paused update or a timeout.
 wait_converged() {
     deadline=$(($(date +%s) + ${DEPLOY_TIMEOUT:-300}))
     stable=0
     while [ "$stable" -lt 3 ]; do
         [ "$(date +%s)" -lt "$deadline" ] || { log "not converged in time"; status; exit 1; }
         sleep 2
-        stable=$((stable + 1))
+        stable=$((stable + 1)) rolled_back=""
         for service in $(docker stack services --quiet "$STACK_NAME"); do
-            state=$(docker service inspect "$service" \
-                --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
-            case $state in
-                paused | rollback_*)
-                    log "$(docker service inspect "$service" \
-                        --format '{{.Spec.Name}}: {{.UpdateStatus.Message}}')"
-                    exit 1 ;;
-                updating) stable=0 ;;
+            case $(update_state "$service") in
+                paused* | rollback_paused*) log "$(update_state "$service")"; exit 1 ;;
+                rollback_completed*) rolled_back="$rolled_back $service" ;;
+                updating* | rollback_started*) stable=0 ;;
             esac
             replicas=$(docker service ls --filter "id=$service" --format '{{.Replicas}}')
             [ "${replicas%%/*}" = "${replicas#*/}" ] || stable=0
         done
     done
+    for service in $rolled_back; do
+        log "$(update_state "$service")"
+    done
+    if [ -n "$rolled_back" ]; then
+        log "the deploy failed and was rolled back: the previous version runs"
+        exit 1
+    fi
     log "stack $STACK_NAME is up: http://localhost:$HTTP_PORT"
+}
+
+# "<state> <service>: <message>" of the service's last update ("<service>: " if none yet).
+update_state() {
+    format='{{with .UpdateStatus}}{{.State}} {{end}}{{.Spec.Name}}'
+    docker service inspect "$1" --format "$format: {{with .UpdateStatus}}{{.Message}}{{end}}"
 }
 
 status() {

@@ -77,14 +77,17 @@ class Stack:
         """nginx's address on this host."""
         return f"http://127.0.0.1:{self.port}"
 
-    def run(self, command: str, **env: str) -> None:
-        """`deploy/swarm/swarm.sh <command>` for this stack."""
+    def run(self, command: str, *, succeeds: bool = True, **env: str) -> str:
+        """`deploy/swarm/swarm.sh <command>` for this stack: its output (AssertionError unless it
+        succeeds or fails as expected)."""
         env = {**os.environ, "STACK_NAME": self.name, "HTTP_PORT": str(self.port), **env}
         result = subprocess.run(
             [str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=600,
             check=False,
         )  # fmt: skip
-        assert result.returncode == 0, f"swarm.sh {command}:\n{result.stdout}{result.stderr}"
+        output = result.stdout + result.stderr
+        assert (result.returncode == 0) == succeeds, f"swarm.sh {command}:\n{output}"
+        return output
 
     def tasks(self, service: str) -> list[Task]:
         """The service's tasks that should be running and are."""

@@ -97,11 +97,16 @@ def test_a_rolling_restart_of_every_replica_drops_nothing(stack: Stack) -> None:
     assert_stored_once(run)
 
 
+def derived_image(stack: Stack, base: str, suffix: str, line: str) -> str:
+    """counter-web:<stack>-<suffix>: `base` plus one Dockerfile line (a new image ID)."""
+    tag = f"counter-web:{stack.name}-{suffix}"
+    docker("build", "--quiet", "--tag", tag, "-", stdin=f"FROM {base}\n{line}\n")
+    return tag
+
+
 def test_deploying_a_new_image_tag_drops_nothing(stack: Stack) -> None:
     current = stack.wait_for_tasks("web", 3)[0].image
-    image = f"counter-web:{stack.name}-v2"
-    docker("build", "--quiet", "--label", "org.opencontainers.image.version=v2", "--tag", image,
-           "-", stdin=f"FROM {current}\n")  # fmt: skip
+    image = derived_image(stack, current, "v2", "LABEL org.opencontainers.image.version=v2")
     others = {service: stack.tasks(service) for service in ("db", "nginx")}
     run = under_load(stack, "new image tag", lambda: stack.run("deploy", WEB_IMAGE=image))
     assert {task.image for task in stack.wait_for_tasks("web", 3)} == {image}
@@ -109,6 +114,24 @@ def test_deploying_a_new_image_tag_drops_nothing(stack: Stack) -> None:
     assert {service: stack.tasks(service) for service in others} == others
     assert run.load.failures() == []
     assert_stored_once(run)
+
+
+def test_a_release_that_cannot_start_is_rolled_back_and_drops_nothing(stack: Stack) -> None:
+    current = stack.wait_for_tasks("web", 3)[0].image
+    broken = derived_image(stack, current, "broken", 'CMD ["sh", "-c", "echo broken >&2; exit 1"]')
+    output = ""
+
+    def deploy_broken() -> None:
+        nonlocal output
+        output = stack.run("deploy", succeeds=False, WEB_IMAGE=broken)
+
+    run = under_load(stack, "release that cannot start", deploy_broken)
+    assert "rolled back" in output, output
+    assert {task.image for task in stack.wait_for_tasks("web", 3)} == {current}
+    assert run.load.failures() == []
+    assert_stored_once(run)
+    # A good deploy after it goes through.
+    stack.run("deploy", WEB_IMAGE=current)
 
 
 def kill_and_replace(stack: Stack, victim: Task) -> None:
