@@ -62,7 +62,7 @@ class SteadyLoad:
         self._deadline = time.monotonic() + max_seconds
         self._stopping, self._lock = threading.Event(), threading.Lock()
         self._threads = [threading.Thread(target=self._client, args=(i,)) for i in range(clients)]
-        self.started = time.time()
+        self.started = self.ended = time.time()
         for thread in self._threads:
             thread.start()
 

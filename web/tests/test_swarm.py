@@ -41,12 +41,11 @@ def stack() -> Iterator[Stack]:
 
 @dataclass(frozen=True)
 class Run:
-    """A load around one action: every reply, the counter's growth, and when the action ran."""
+    """A load around one action: every reply, and the counter before and how much it grew."""
 
     load: SteadyLoad
     before: int
     stored: int
-    action: tuple[float, float]
 
 
 def under_load(stack: Stack, name: str, action: Callable[[], None]) -> Run:
@@ -61,7 +60,7 @@ def under_load(stack: Stack, name: str, action: Callable[[], None]) -> Run:
         ended = time.time()
         time.sleep(max(SETTLE, load.started + AT_LEAST - ended))
         load.stop()
-    run = Run(load, before, stack.stored_count() - before, (started, ended))
+    run = Run(load, before, stack.stored_count() - before)
     seconds = load.ended - load.started
     latencies = sorted(o.ended - o.started for o in load.outcomes)
     print(
