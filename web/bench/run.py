@@ -52,8 +52,12 @@ def main() -> int:
     runs: list[Run] = []
     with throwaway_database(base) as settings, ExitStack() as stack:
         migrate(settings)
+        # Production defaults, whatever .quartenv says for development (LOG_REQUESTS=1).
         production = dataclasses.replace(
-            settings, environment="production", secret_key=secrets.token_urlsafe(32)
+            settings,
+            environment="production",
+            secret_key=secrets.token_urlsafe(32),
+            log_requests=False,
         )
         webs = [stack.enter_context(run_hypercorn(production)) for _ in range(os.cpu_count() or 1)]
         pids = [web.process.pid for web in webs]

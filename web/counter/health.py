@@ -3,8 +3,6 @@
 from functools import cache
 from pathlib import Path
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
@@ -34,5 +32,9 @@ async def get_readyz() -> ResponseReturnValue:
 @cache
 def head_revision() -> str | None:
     """The newest revision in migrations/, which the database must be at to serve."""
+    # Imported here: Alembic costs each server process about 11 MB, and only /readyz needs it.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config(str(Path(__file__).resolve().parents[1] / "alembic.ini"))
     return ScriptDirectory.from_config(config).get_current_head()
