@@ -36,8 +36,13 @@ WRONG_PASSWORD = "Wr0ng-pw-7c1e9a-OBSERVE"
 
 
 def production(settings: Settings, **changes: object) -> Settings:
-    """`settings` as production runs: QUART_ENV=production and a real-length secret key."""
-    defaults = {"environment": "production", "secret_key": secrets.token_urlsafe(32)}
+    """`settings` as production runs: QUART_ENV=production, a real-length secret key, and
+    LOG_REQUESTS at its default (off), whatever .quartenv turns on for development."""
+    defaults = {
+        "environment": "production",
+        "secret_key": secrets.token_urlsafe(32),
+        "log_requests": False,
+    }
     return dataclasses.replace(settings, **{**defaults, **changes})
 
 
