@@ -50,7 +50,9 @@ def failed_start(settings: Settings, startup_timeout: float = 20) -> tuple[str, 
 def test_start_waits_for_a_late_database_then_migrates_and_serves(
     server_settings: Settings, private_server: MariaDB, tmp_path: Path
 ) -> None:
-    on_private = dataclasses.replace(server_settings, db_port=private_server.port)
+    on_private = dataclasses.replace(
+        server_settings, db_host="127.0.0.1", db_port=private_server.port
+    )
     settings = new_database(on_private)  # account and empty database, as on the image's first
     private_server.stop()  # boot; then the server is "still initialising"
     port, log = free_port(), tmp_path / "start.log"
@@ -71,7 +73,8 @@ def test_start_waits_for_a_late_database_then_migrates_and_serves(
 
 def test_a_database_that_never_comes_ends_start_up_in_one_line(settings: Settings) -> None:
     port = free_port()  # nothing listens, and nothing ever will
-    lines, took = failed_start(dataclasses.replace(settings, db_port=port), startup_timeout=3)
+    nowhere = dataclasses.replace(settings, db_host="127.0.0.1", db_port=port)
+    lines, took = failed_start(nowhere, startup_timeout=3)
     assert took < 15
     assert lines.splitlines()[-1] == (
         f"counter: database at 127.0.0.1:{port} did not answer within 3 s (DB_STARTUP_TIMEOUT): "

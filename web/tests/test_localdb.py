@@ -60,7 +60,7 @@ def test_refused_root_starts_the_private_server_on_a_free_port(
         assert re.search(line, result.stdout), result.stdout
         assert result.stdout.strip().splitlines()[-1].count(f"DB_PORT={private}") == 1
         # Root and the app's account both log in over TCP on the private server.
-        settings = dataclasses.replace(server_settings, db_port=private)
+        settings = dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=private)
         root_connection(settings).close()
         pymysql.connect(host="127.0.0.1", port=private, user=settings.db_username,
                         password=settings.db_password).close()  # fmt: skip
@@ -103,6 +103,7 @@ def test_a_server_made_by_the_old_tool_is_taken_over(
     try:
         result = localdb("ensure", local_dir, old.port)
         assert result.returncode == 0, result
-        root_connection(dataclasses.replace(server_settings, db_port=old.port)).close()
+        on_old = dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=old.port)
+        root_connection(on_old).close()
     finally:
         localdb("stop", local_dir, old.port)
