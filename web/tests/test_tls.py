@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import pytest
 import yaml
 
@@ -86,6 +87,9 @@ def proxy(settings: Settings, certs: Path) -> Iterator[TlsProxy]:
                     and fetch(tls.http_url, "/reload-check").status == 308,
                     10, "HTTPS after nginx's reload", errors=(httpx.TransportError,),
                 )  # fmt: skip
+                # ...and the old worker, which may still accept with the old config, is gone.
+                master = psutil.Process(nginx.process.pid)
+                poll_until(lambda: len(master.children()) == 1, 10, "the old worker's exit")
             except TimeoutError as err:
                 raise AssertionError(f"{err}\n--- nginx ---\n{nginx.log()}") from None
         yield tls
