@@ -52,8 +52,7 @@ class Settings:
     db_query_timeout: float = setting("DB_QUERY_TIMEOUT", request_budget, 5.0)
     # Honoured in development only (the `quart` CLI reads it), refused in production.
     debug: bool = setting("QUART_DEBUG", flag, False)
-    # The app's own line per request (observe.py). Off: nginx's access line has the same request
-    # ID, and this one costs measurable throughput on GET / (README, "Observing it").
+    # The app's own line per request (observe.py); off, as nginx logs the same ID for free.
     log_requests: bool = setting("LOG_REQUESTS", flag, False)
 
     @classmethod
@@ -80,13 +79,8 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The variables that make `from_env` build exactly these settings (for child processes)."""
-        env = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            env[f.metadata["env"]] = (
-                ("1" if value else "0") if isinstance(value, bool) else str(value)
-            )
-        return env
+        values = ((f.metadata["env"], getattr(self, f.name)) for f in fields(self))
+        return {name: str(int(v)) if isinstance(v, bool) else str(v) for name, v in values}
 
     @property
     def is_production(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from quart import Quart, current_app
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -83,8 +83,7 @@ def init_app(app: Quart, settings: Settings) -> None:
 
 def get_db() -> Database:
     """The serving app's database."""
-    db: Database = current_app.extensions[EXTENSION_KEY]
-    return db
+    return cast(Database, current_app.extensions[EXTENSION_KEY])
 
 
 @asynccontextmanager

@@ -17,10 +17,6 @@ class SettingsError(ValueError):
     """A missing or invalid setting; the message names the variable and says what is expected."""
 
 
-def text(raw: str) -> str:
-    return raw
-
-
 def whole(minimum: int, maximum: int = 2**31) -> Callable[[str], int]:
     def cast(raw: str) -> int:
         try:
@@ -61,7 +57,7 @@ def environment(raw: str) -> str:
     return raw
 
 
-def setting(env: str, cast: Callable[[str], Any] = text, default: Any = MISSING) -> Any:
+def setting(env: str, cast: Callable[[str], Any] = str, default: Any = MISSING) -> Any:
     """A field read from the variable `env`; without a default, the variable is required."""
     return field(default=default, metadata={"env": env, "cast": cast})
 

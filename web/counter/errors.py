@@ -13,7 +13,6 @@ from counter.observe import request_id
 
 # Machine clients (the API and the health probes) get JSON errors; people get an HTML page.
 JSON_PATH_PREFIXES = ("/api/", "/healthz", "/readyz")
-Render = Callable[..., Awaitable[str]]
 
 
 class APIError(Exception):
@@ -52,7 +51,7 @@ class SchemaNotReadyError(APIError):
     message = "The database is not migrated: run `make migrate` (alembic upgrade head)."
 
 
-def init_app(app: Quart, render: Render) -> None:
+def init_app(app: Quart, render: Callable[..., Awaitable[str]]) -> None:
     """Register the handlers; error pages use the same `render` as the pages (hotpath.render)."""
 
     async def reply(
