@@ -1,10 +1,6 @@
-"""Render deploy/k8s's kustomizations in Python, for tests on machines without kustomize.
-
-Only what those kustomizations use: `resources` (files and directories), `images` and `patches`
-by file, merged like a strategic merge patch for maps and scalars. Lists are replaced whole, where
-kustomize would merge some of them by key (containers by name...): test_k8s compares the result
-with `kubectl kustomize` wherever kubectl is installed, so a patch that relies on that shows up.
-"""
+"""Render deploy/k8s's kustomizations in Python, for machines without kustomize: `resources`,
+`images` and `patches` by file; maps merge, lists are replaced whole (test_k8s compares the result
+with `kubectl kustomize` wherever kubectl is installed)."""
 
 from __future__ import annotations
 
@@ -21,11 +17,6 @@ K8S_DIR = Path(
 )
 KUSTOMIZATIONS = {"base": K8S_DIR / "base", "local": K8S_DIR / "overlays" / "local"}
 Resource = dict[str, Any]
-SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "images", "patches"}
-
-
-class UnsupportedKustomizationError(ValueError):
-    """The kustomization uses a kustomize feature this renderer does not implement."""
 
 
 def load_documents(path: Path) -> list[Resource]:
@@ -61,33 +52,25 @@ def pod_containers(resource: Resource) -> list[Resource]:
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
-def set_image(resources: list[Resource], image: dict[str, str]) -> None:
-    """kustomize's `images` entry: a new name and/or tag for every container using that image."""
-    for resource in resources:
-        for container in pod_containers(resource):
-            name, _, tag = container["image"].partition(":")
-            if name == image["name"]:
-                tag = image.get("newTag", tag)
-                new_name = image.get("newName", name)
-                container["image"] = f"{new_name}:{tag}" if tag else new_name
-
-
 def render(directory: Path) -> list[Resource]:
     """The resources `kubectl kustomize directory` would print (in file order, not kind order)."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    unsupported = set(kustomization) - SUPPORTED_FIELDS
+    unsupported = set(kustomization) - {"apiVersion", "kind", "resources", "images", "patches"}
+    unsupported |= {f"patch {p}" for p in kustomization.get("patches", []) if set(p) != {"path"}}
     if unsupported:
-        raise UnsupportedKustomizationError(f"{directory}: {sorted(unsupported)}")
+        raise ValueError(f"{directory}: not implemented here: {sorted(unsupported)}")
     resources: list[Resource] = []
     for entry in kustomization.get("resources", []):
         path = directory / entry
         resources += render(path) if path.is_dir() else load_documents(path)
     by_key = {key(resource): resource for resource in resources}
     for entry in kustomization.get("patches", []):
-        if set(entry) != {"path"}:
-            raise UnsupportedKustomizationError(f"{directory}: patch {entry} (only `path`)")
         for patch in load_documents(directory / entry["path"]):
             merge(by_key[key(patch)], patch)
     for image in kustomization.get("images", []):
-        set_image(resources, image)
+        for container in (c for r in resources for c in pod_containers(r)):
+            name, _, tag = container["image"].partition(":")
+            if name == image["name"]:
+                tag, name = image.get("newTag", tag), image.get("newName", name)
+                container["image"] = f"{name}:{tag}" if tag else name
     return resources
