@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,71 +18,49 @@ from harness.tools import require_tool
 pytestmark = pytest.mark.docker
 
 REPO_DIR = WEB_DIR.parent
-DEV = "docker-compose.yml"
-TEST = "docker-compose.test.yml"
-Service = dict[str, Any]
+DEV, TEST, TLS = "docker-compose.yml", "docker-compose.test.yml", "docker-compose.tls.yml"
 
 
-def compose_env() -> dict[str, str]:
-    """This process's environment minus .quartenv's names.
-
-    A shell variable wins over .quartenv's value inside env_file interpolation, and conftest has
-    loaded .quartenv into os.environ: resolve the files as a fresh shell would.
-    """
+def compose(*args: str, files: tuple[str, ...] = (DEV,)) -> subprocess.CompletedProcess[str]:
+    """`docker compose -f <file>... <args>` from the repository's top, as a fresh shell runs it:
+    without the .quartenv variables conftest loaded (a shell variable beats env_file's value)."""
     names = set(dotenv_values(REPO_DIR / ".quartenv"))
-    return {key: value for key, value in os.environ.items() if key not in names}
-
-
-def compose(file: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`docker compose -f <file> <args>` from the repository's top."""
-    docker = require_tool("docker")
-    command = [docker, "compose", "-f", str(REPO_DIR / file), *args]
+    env = {key: value for key, value in os.environ.items() if key not in names}
+    command = [require_tool("docker"), "compose"]
+    command += [arg for file in files for arg in ("-f", str(REPO_DIR / file))] + list(args)
     return subprocess.run(
-        command, cwd=REPO_DIR, env=compose_env(), capture_output=True, text=True, timeout=60
+        command, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=60
     )
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _compose_plugin() -> None:
     """Skip (fail under CI=true) when docker has no compose plugin."""
-    if compose(DEV, "version").returncode != 0:
+    if compose("version").returncode != 0:
         message = "`docker compose` (the Compose v2 plugin) is not installed"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}, and CI=true requires it")
         pytest.skip(message)
 
 
-def resolved(file: str) -> dict[str, Any]:
-    """The file after interpolation, env_file merging and defaults, as compose will run it."""
-    result = compose(file, "config", "--format", "json")
+@functools.cache
+def services(*files: str) -> dict[str, Any]:
+    """The services after interpolation, env_file merging and defaults, as compose will run them."""
+    result = compose("config", "--format", "json", files=files)
     assert result.returncode == 0, result.stderr
-    config: dict[str, Any] = json.loads(result.stdout)
-    return config
-
-
-@pytest.fixture(scope="module")
-def dev() -> dict[str, Service]:
-    """The development stack's services."""
-    services: dict[str, Service] = resolved(DEV)["services"]
-    return services
-
-
-@pytest.fixture(scope="module")
-def test_stack() -> dict[str, Service]:
-    """The test stack's services."""
-    services: dict[str, Service] = resolved(TEST)["services"]
-    return services
+    found: dict[str, Any] = json.loads(result.stdout)["services"]
+    return found
 
 
 @pytest.mark.parametrize("file", [DEV, TEST])
 def test_file_is_valid(file: str) -> None:
-    result = compose(file, "config", "--quiet")
+    result = compose("config", "--quiet", files=(file,))
     assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("service", ["db", "web", "nginx"])
-def test_dev_services_have_healthchecks(dev: dict[str, Service], service: str) -> None:
-    check = dev[service].get("healthcheck") or {}
+def test_dev_services_have_healthchecks(service: str) -> None:
+    check = services(DEV)[service].get("healthcheck") or {}
     assert check.get("test")
     assert not check.get("disable")
 
@@ -88,7 +68,7 @@ def test_dev_services_have_healthchecks(dev: dict[str, Service], service: str) -
 @pytest.mark.parametrize(("stack", "service"), [(DEV, "db"), (TEST, "testdb")])
 def test_mysql_healthcheck_is_over_tcp(stack: str, service: str) -> None:
     # The first-boot temporary server listens on the socket only.
-    command = " ".join(resolved(stack)["services"][service]["healthcheck"]["test"])
+    command = " ".join(services(stack)[service]["healthcheck"]["test"])
     assert "mysqladmin ping" in command
     assert "-h 127.0.0.1" in command
 
@@ -98,12 +78,14 @@ def test_mysql_healthcheck_is_over_tcp(stack: str, service: str) -> None:
     [(DEV, "web", "db"), (DEV, "nginx", "web"), (TEST, "test", "testdb")],
 )
 def test_services_wait_for_healthy_dependencies(stack: str, service: str, dependency: str) -> None:
-    depends_on = resolved(stack)["services"][service]["depends_on"]
+    depends_on = services(stack)[service]["depends_on"]
     assert depends_on[dependency]["condition"] == "service_healthy"
 
 
-def test_ports_are_published_on_loopback_only(dev: dict[str, Service]) -> None:
-    ports = [(name, port) for name, service in dev.items() for port in service.get("ports", [])]
+def test_ports_are_published_on_loopback_only() -> None:
+    ports = [
+        (name, port) for name, service in services(DEV).items() for port in service.get("ports", [])
+    ]
     assert ports
     for name, port in ports:
         assert port.get("host_ip") == "127.0.0.1", (name, port)
@@ -111,29 +93,36 @@ def test_ports_are_published_on_loopback_only(dev: dict[str, Service]) -> None:
     assert {str(port.get("published")) for _, port in ports}.isdisjoint({"3306", "8000"})
 
 
-def test_web_can_be_scaled(dev: dict[str, Service]) -> None:
-    web = dev["web"]
+def test_web_can_be_scaled_and_never_gets_the_root_password() -> None:
+    web = services(DEV)["web"]
     assert not web.get("ports")
     assert "container_name" not in web
     assert web.get("init") is True
     assert web["environment"]["DB_HOST"] == "db"
+    assert not web["environment"].get("MYSQL_ROOT_PASSWORD")
+    assert services(DEV)["db"]["environment"]["MYSQL_ROOT_PASSWORD"]
 
 
-def test_web_never_gets_the_root_password(dev: dict[str, Service]) -> None:
-    assert not dev["web"]["environment"].get("MYSQL_ROOT_PASSWORD")
-    assert dev["db"]["environment"]["MYSQL_ROOT_PASSWORD"]
-
-
-def test_mysql_account_is_the_apps(dev: dict[str, Service]) -> None:
+def test_mysql_account_is_the_apps() -> None:
     # env_file interpolation: MYSQL_* come from the app's variables in the same .quartenv.
-    db, web = dev["db"]["environment"], dev["web"]["environment"]
+    db, web = services(DEV)["db"]["environment"], services(DEV)["web"]["environment"]
     assert db["MYSQL_DATABASE"] == web["DATABASE_NAME"]
     assert db["MYSQL_USER"] == web["DB_USERNAME"]
     assert db["MYSQL_PASSWORD"] == web["DB_PASSWORD"]
     assert "$" not in db["MYSQL_DATABASE"] + db["MYSQL_USER"] + db["MYSQL_PASSWORD"]
 
 
-def test_test_db_is_throwaway(test_stack: dict[str, Service]) -> None:
-    testdb = test_stack["testdb"]
+def test_test_db_is_throwaway() -> None:
+    testdb = services(TEST)["testdb"]
     assert "/var/lib/mysql" in testdb.get("tmpfs", [])
     assert all(mount["type"] != "volume" for mount in testdb.get("volumes", []))
+
+
+def test_the_tls_override_mounts_the_certificate_and_the_script() -> None:
+    nginx = services(DEV, TLS)["nginx"]
+    assert {port["target"] for port in nginx["ports"]} == {80, 443}
+    mounts = {volume["target"]: Path(volume["source"]) for volume in nginx["volumes"]}
+    assert mounts["/etc/nginx/certs"] == REPO_DIR / "nginx" / "certs"
+    script = "docker-entrypoint.d/30-tls-when-certs-mounted.sh"
+    assert mounts[f"/{script}"] == REPO_DIR / "nginx" / script
+    assert nginx["environment"]["NGINX_PUBLIC_HOST"]
