@@ -1,6 +1,6 @@
-"""The user's CI (.github/): actionlint passes the workflow and rejects broken copies of it; the
-workflow runs what the README promises; Dependabot watches every pinned thing; `make lint` finds
-every shell script. Validated here, run only on GitHub."""
+"""The user's CI (.github/), validated here and run only on GitHub: actionlint passes the workflow
+and rejects broken copies of it; it runs what the README promises; Dependabot watches every pinned
+thing; `make lint` finds every shell script."""
 
 from __future__ import annotations
 
@@ -18,16 +18,9 @@ from harness.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-ACTIONLINT_CONFIG = ROOT / ".github" / "actionlint.yaml"
-DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 # Each ecosystem, and a file Dependabot must find in its directory.
-MANIFESTS = {
-    "pip": "requirements.in",
-    "docker": "Dockerfile",
-    "docker-compose": "docker-compose.yml",
-    "github-actions": ".github/workflows/ci.yml",
-}
-SHELLS = {"sh", "bash", "dash"}
+MANIFESTS = {"pip": "requirements.in", "docker": "Dockerfile"}
+MANIFESTS |= {"docker-compose": "docker-compose.yml", "github-actions": ".github/workflows/ci.yml"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,22 +33,14 @@ def repository() -> None:
         pytest.skip(message)
 
 
-def tool(name: str) -> str:
-    """`name` from this venv's bin (the dev lock ships it), else from PATH."""
-    path = Path(sys.executable).parent / name
-    return str(path) if path.exists() else require_tool(name)
-
-
 def actionlint(workflow: Path) -> subprocess.CompletedProcess[str]:
-    """actionlint with the project's config, checking `run:` scripts with shellcheck."""
-    command = [tool("actionlint"), "-config-file", str(ACTIONLINT_CONFIG), "-oneline"]
-    command += ["-shellcheck", tool("shellcheck"), "-pyflakes=", str(workflow)]
+    """actionlint with the project's config, checking `run:` scripts with shellcheck (both from
+    this venv's bin, where the dev lock puts them, else from PATH)."""
+    tool = {n: Path(sys.executable).parent / n for n in ("actionlint", "shellcheck")}
+    path = {n: str(p) if p.exists() else require_tool(n) for n, p in tool.items()}
+    command = [path["actionlint"], "-config-file", str(ROOT / ".github" / "actionlint.yaml")]
+    command += ["-oneline", "-shellcheck", path["shellcheck"], "-pyflakes=", str(workflow)]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
-
-
-def load(path: Path) -> Any:
-    """A YAML file as plain data."""
-    return yaml.safe_load(path.read_text())
 
 
 def test_actionlint_passes_the_workflow() -> None:
@@ -90,7 +75,7 @@ def run_commands(job: dict[str, Any]) -> list[str]:
 
 
 def test_host_job_lints_and_tests_against_mysql_8_4_with_quartenvs_values() -> None:
-    workflow = load(WORKFLOW)
+    workflow = yaml.safe_load(WORKFLOW.read_text())
     assert workflow["permissions"] == {"contents": "read"}
     assert workflow["concurrency"]["cancel-in-progress"] is True
     host = workflow["jobs"]["host"]
@@ -108,7 +93,7 @@ def test_host_job_lints_and_tests_against_mysql_8_4_with_quartenvs_values() -> N
 
 
 def test_docker_job_runs_the_users_path_and_always_stops_the_stack() -> None:
-    docker = load(WORKFLOW)["jobs"]["docker"]
+    docker = yaml.safe_load(WORKFLOW.read_text())["jobs"]["docker"]
     commands = run_commands(docker)
     page = next(c for c in commands if "curl" in c)
     assert commands.index("make up") < commands.index(page) < commands.index("make test")
@@ -117,7 +102,7 @@ def test_docker_job_runs_the_users_path_and_always_stops_the_stack() -> None:
 
 
 def test_dependabot_watches_every_pinned_ecosystem_weekly() -> None:
-    updates = load(DEPENDABOT)["updates"]
+    updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
     assert {update["package-ecosystem"] for update in updates} == set(MANIFESTS)
     for update in updates:
         directory = ROOT / update["directory"].lstrip("/")
@@ -125,23 +110,20 @@ def test_dependabot_watches_every_pinned_ecosystem_weekly() -> None:
         assert update["schedule"]["interval"] == "weekly"
 
 
-def shell_of(path: Path) -> str | None:
-    """The interpreter a file's shebang names (through env), or None."""
-    first = path.read_text(errors="replace").split("\n", 1)[0]
-    if not first.startswith("#!"):
-        return None
-    words = first[2:].split()
-    return Path(words[1] if Path(words[0]).name == "env" else words[0]).name
-
-
 def test_make_lint_shellchecks_every_shell_script() -> None:
     listing = ["make", "-s", "--eval", "shell-scripts: ; @echo $(SHELL_SCRIPTS)", "shell-scripts"]
     listed = subprocess.run(listing, capture_output=True, text=True, cwd=ROOT, check=True)
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT)
-    scripts = {
-        name
-        for name in tracked.stdout.split()
-        if (ROOT / name).is_file() and (name.endswith(".sh") or shell_of(ROOT / name) in SHELLS)
-    }
+    scripts = {name for name in tracked.stdout.split() if is_shell_script(ROOT / name)}
     assert ".ci/run" in scripts
     assert set(listed.stdout.split()) == scripts
+
+
+def is_shell_script(path: Path) -> bool:
+    """A *.sh file, or one whose shebang names sh, bash or dash (through env or not)."""
+    if not path.is_file():
+        return False
+    first = path.read_text(errors="replace").split("\n", 1)[0]
+    words = (first.removeprefix("#!").split() if first.startswith("#!") else []) or [""]
+    shell = words[1] if Path(words[0]).name == "env" else words[0]
+    return path.suffix == ".sh" or Path(shell).name in {"sh", "bash", "dash"}
