@@ -1,32 +1,26 @@
-"""The app exactly as manage.py builds it, plus probe routes that show what the app sees.
-
-Test-only: tests/test_security_proxy.py serves it with the real Hypercorn and the real config
-(`hypercorn --config file:hypercorn_conf.py tests.proxied_app:app`) behind the real nginx. The app
-itself is untouched: create_app() wraps it in ProxyFixMiddleware; these routes only read the result.
-"""
+"""manage.py's app plus probe routes that show what it sees, for test_security_proxy.py to serve
+with the real Hypercorn and config (`tests.proxied_app:probed()`) behind the real nginx."""
 
 from __future__ import annotations
 
-from quart import request
+from quart import Quart, request
 from quart.typing import ResponseReturnValue
-
-from counter import create_app
-from counter.config import load_quartenv
 
 # A secret that must never reach a client: the unhandled-error probe raises with it.
 SECRET_DETAIL = "probe-secret-7f3a /srv/internal/path"
 
-load_quartenv()
-app = create_app()
 
+def probed() -> Quart:
+    """The app exactly as manage.py builds it (imported here: that configures logging), plus
+    /_probe/client (what the app believes about its client) and /_probe/boom (an error)."""
+    from manage import app
 
-@app.get("/_probe/client")
-async def get_client() -> ResponseReturnValue:
-    """What the app believes about the client, after the proxy middleware."""
-    return {"remote_addr": request.remote_addr, "scheme": request.scheme, "host": request.host}
+    @app.get("/_probe/client")
+    async def get_client() -> ResponseReturnValue:
+        return {"remote_addr": request.remote_addr, "scheme": request.scheme, "host": request.host}
 
+    @app.get("/_probe/boom")
+    async def get_boom() -> ResponseReturnValue:
+        raise RuntimeError(SECRET_DETAIL)
 
-@app.get("/_probe/boom")
-async def get_boom() -> ResponseReturnValue:
-    """An unhandled error with internals in its message."""
-    raise RuntimeError(SECRET_DETAIL)
+    return app
