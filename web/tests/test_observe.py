@@ -1,7 +1,8 @@
-"""Request IDs and logs: in the app, and end to end through the real nginx and Hypercorn."""
+"""Request IDs, logs and metrics: in the app, and on the real Hypercorn, nginx and Prometheus."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import json
@@ -9,41 +10,47 @@ import logging
 import os
 import re
 import secrets
-import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from subprocess import PIPE, Popen
+from typing import NamedTuple
+from urllib.parse import urlencode, urlsplit
 
 import pytest
+from prometheus_client import REGISTRY
 from quart import Quart
 from quart.testing import QuartClient
 
 from counter import create_app
 from counter.config import Settings
+from counter.db import get_db
 from counter.observe import configure_logging
 from harness import servers
 from harness.poll import poll_until
 from harness.provision import WEB_DIR
-from harness.servers import Nginx, Server, run_hypercorn, run_nginx
-from harness.tools import free_port
-from http_client import fetch
+from harness.servers import Nginx, Server, app_env, run_hypercorn, run_nginx, run_server
+from harness.tools import MissingToolError, find_tool, free_port, require_tool
+from http_client import fetch, wait_for_status
 
 NGINX_ID = re.compile(r"[0-9a-f]{32}")
-# Wrong on purpose, and distinctive: no log line may ever show it.
-WRONG_PASSWORD = "Wr0ng-pw-7c1e9a-OBSERVE"
+WRONG_PASSWORD = "Wr0ng-pw-7c1e9a-OBSERVE"  # distinctive: no log line may ever show it
+LOAD = 300
+# The README's three queries ("Observing it"): request rate, p99 latency, 5xx ratio.
+README_QUERIES = (
+    "sum by (route) (rate(http_requests_total[5m]))",
+    'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{route="/"}[5m])))',  # noqa: E501
+    '(sum(rate(http_requests_total{status=~"5.."}[5m])) or vector(0)) / sum(rate(http_requests_total[5m]))',  # noqa: E501
+)  # fmt: skip
 
 
 def production(settings: Settings, **changes: object) -> Settings:
-    """`settings` as production runs: QUART_ENV=production, a real-length secret key, and
-    LOG_REQUESTS at its default (off), whatever .quartenv turns on for development."""
-    defaults = {
-        "environment": "production",
-        "secret_key": secrets.token_urlsafe(32),
-        "log_requests": False,
-    }
-    return dataclasses.replace(settings, **{**defaults, **changes})
+    """`settings` as production runs: a real secret key, LOG_REQUESTS at its default (off)."""
+    defaults = {"environment": "production", "secret_key": secrets.token_urlsafe(32)}
+    return dataclasses.replace(settings, **{**defaults, "log_requests": False, **changes})
 
 
 @contextmanager
@@ -51,20 +58,11 @@ def captured_logs(settings: Settings) -> Iterator[io.StringIO]:
     """The app's logging for `settings`, into a buffer; the root logger is put back after."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(settings, stream)
+    configure_logging(settings, stream := io.StringIO())
     try:
         yield stream
     finally:
         root.handlers, root.level = handlers, level
-
-
-@pytest.fixture
-def log_stream(settings: Settings) -> Iterator[io.StringIO]:
-    """Production logging with access lines (masking this run's password and key), one test."""
-    logged = production(settings, secret_key=settings.secret_key, log_requests=True)
-    with captured_logs(logged) as stream:
-        yield stream
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -72,60 +70,76 @@ def json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-async def test_direct_hit_gets_an_id_and_a_valid_sent_one_is_kept(client: QuartClient) -> None:
-    made = (await client.get("/healthz")).headers["X-Request-ID"]
-    assert NGINX_ID.fullmatch(made)
-    kept = await client.get("/healthz", headers={"X-Request-ID": "lb-5f1d.2_a"})
-    assert kept.headers["X-Request-ID"] == "lb-5f1d.2_a"
+def parse(text: str) -> dict[str, float]:
+    """Prometheus's text format as {'name{labels}': value}."""
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
 
 
-@pytest.mark.parametrize("sent", ["two words", 'quote"d', "x" * 129, "ünïcode", ""])
-async def test_an_id_that_could_break_a_log_line_is_replaced(
-    client: QuartClient, sent: str
+async def scrape(client: QuartClient) -> dict[str, float]:
+    """GET /metrics from the app itself."""
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    return parse(await response.get_data(as_text=True))
+
+
+def registry(name: str, **labels: str) -> float:
+    """This process's current value of one sample (0 before it exists)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def requests_total(route: str, status: str, method: str = "GET") -> float:
+    """This process's count of answered requests for one URL rule and status."""
+    return registry("http_requests_total", route=route, method=method, status=status)
+
+
+@pytest.mark.parametrize(
+    "sent", [None, "lb-5f1d.2_a", "two words", 'quote"d', "x" * 129, "ünï", ""]
+)
+async def test_a_request_keeps_a_safe_sent_id_and_gets_one_otherwise(
+    client: QuartClient, sent: str | None
 ) -> None:
-    response = await client.get("/healthz", headers={"X-Request-ID": sent})
-    assert NGINX_ID.fullmatch(response.headers["X-Request-ID"])
+    headers = {} if sent is None else {"X-Request-ID": sent}
+    got = (await client.get("/healthz", headers=headers)).headers["X-Request-ID"]
+    assert got == sent if sent == "lb-5f1d.2_a" else NGINX_ID.fullmatch(got)
 
 
 async def test_error_pages_show_the_id(client: QuartClient) -> None:
     api = await client.get("/api/nope")
-    body = await api.get_json()
-    assert body["error"]["request_id"] == api.headers["X-Request-ID"]
+    assert (await api.get_json())["error"]["request_id"] == api.headers["X-Request-ID"]
     page = await client.get("/nope")
     assert page.status_code == 404
     assert page.headers["X-Request-ID"] in await page.get_data(as_text=True)
 
 
-async def test_every_line_of_a_request_carries_its_id(
-    settings: Settings, log_stream: io.StringIO
-) -> None:
-    # Nothing listens on this port: the request logs the outage, then its access line.
-    down = create_app(dataclasses.replace(settings, db_port=free_port()))
-    async with down.test_app():
-        response = await down.test_client().get("/", headers={"X-Request-ID": "req-outage-1"})
+async def test_an_outage_is_logged_under_the_request_id_and_counted(settings: Settings) -> None:
+    refused_before = registry("db_errors_total", kind="2003")  # MySQL's "can't connect"
+    down = create_app(dataclasses.replace(settings, db_port=free_port()))  # nothing listens
+    with captured_logs(production(settings, log_requests=True)) as stream:
+        async with down.test_app():
+            response = await down.test_client().get("/", headers={"X-Request-ID": "req-outage-1"})
+            samples = await scrape(down.test_client())
     assert response.status_code == 503
-    lines = [line for line in json_lines(log_stream.getvalue()) if line["request_id"] != "-"]
-    assert {line["logger"] for line in lines} == {"counter.db", "counter.access"}, lines
-    assert {line["request_id"] for line in lines} == {"req-outage-1"}
-    warning = next(line for line in lines if line["logger"] == "counter.db")
-    assert warning["level"] == "WARNING"
+    assert registry("db_errors_total", kind="2003") - refused_before == 1
+    assert samples['db_circuit_breaker_state{state="open"}'] == 1
+    lines = [line for line in json_lines(stream.getvalue()) if line["request_id"] == "req-outage-1"]
+    warning, access = lines  # the outage, then the access line
+    assert (warning["logger"], warning["level"]) == ("counter.db", "WARNING")
     assert "database unavailable" in str(warning["message"])
-    access = next(line for line in lines if line["logger"] == "counter.access")
+    assert access["logger"] == "counter.access"
     assert (access["method"], access["path"], access["status"]) == ("GET", "/", 503)
     assert isinstance(access["duration_ms"], float)
     assert {"time", "level", "message"} <= access.keys()
 
 
-async def test_known_secrets_are_masked_in_every_line(
-    settings: Settings, log_stream: io.StringIO
-) -> None:
-    # Settings' repr holds the password and the key; so may an exception's message one day.
-    logging.getLogger("counter.test").warning("settings: %r", settings)
-    try:
-        raise RuntimeError(f"boom {settings.db_password}")
-    except RuntimeError:
-        logging.getLogger("counter.test").exception("failed")
-    text = log_stream.getvalue()
+async def test_known_secrets_are_masked_in_every_line(settings: Settings) -> None:
+    with captured_logs(production(settings, secret_key=settings.secret_key)) as stream:
+        logging.getLogger("counter.test").warning("settings: %r", settings)  # holds both
+        try:
+            raise RuntimeError(f"boom {settings.db_password}")
+        except RuntimeError:
+            logging.getLogger("counter.test").exception("failed")
+    text = stream.getvalue()
     assert settings.db_password not in text
     assert settings.secret_key not in text
     assert text.count("***") >= 3, text
@@ -140,8 +154,7 @@ async def test_a_secret_is_masked_in_its_json_escaped_form_too(settings: Setting
 
 
 async def test_development_lines_are_readable(settings: Settings) -> None:
-    app: Quart = create_app(settings)
-    # The fixture's settings are development ones.
+    app: Quart = create_app(settings)  # the fixture's settings are development ones
     with captured_logs(dataclasses.replace(settings, log_requests=True)) as stream:
         async with app.test_app():
             await app.test_client().get("/healthz", headers={"X-Request-ID": "dev-id-1"})
@@ -156,63 +169,114 @@ async def test_access_lines_are_off_by_default(client: QuartClient, settings: Se
     assert "counter.access" not in stream.getvalue()
 
 
+async def test_requests_are_counted_by_url_rule_not_raw_path(client: QuartClient) -> None:
+    before = requests_total("/api/counter", "200"), requests_total("unmatched", "404")
+    for path in ("/api/counter", "/api/counter", "/no/such/page/42"):
+        await client.get(path)
+    after = requests_total("/api/counter", "200"), requests_total("unmatched", "404")
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
+    samples = await scrape(client)
+    assert not [key for key in samples if "/no/such/page/42" in key]
+    assert samples['http_request_duration_seconds_count{route="/api/counter"}'] >= 2
+
+
+async def test_a_made_up_method_adds_no_series(client: QuartClient) -> None:
+    before = requests_total("unmatched", "405", method="other")  # routing failed: no rule
+    assert (await client.open("/api/counter", method="FROBNICATE")).status_code == 405
+    assert requests_total("unmatched", "405", method="other") - before == 1
+    assert requests_total("unmatched", "405", method="FROBNICATE") == 0
+
+
+async def test_pool_in_use_is_each_apps_own(app: Quart, settings: Settings) -> None:
+    other = create_app(settings)  # a second serving app in this process: one registry for both
+    async with other.test_app(), app.app_context(), get_db().engine.connect():
+        mine, theirs = await scrape(app.test_client()), await scrape(other.test_client())
+    transaction = 'db_pool_connections_in_use{pool="transaction"}'
+    assert (mine[transaction], theirs[transaction]) == (1, 0)
+    assert mine['db_pool_connections_in_use{pool="counter"}'] == 0
+    closed = 'db_circuit_breaker_state{state="closed"}'
+    assert mine[closed] == theirs[closed] == 1
+
+
+async def test_batch_sizes_add_up_to_the_increments(client: QuartClient) -> None:
+    before = registry("counter_batch_size_count"), registry("counter_batch_size_sum")
+    replies = await asyncio.gather(*(client.post("/api/counter") for _ in range(20)))
+    assert {reply.status_code for reply in replies} == {200}
+    assert registry("counter_batch_size_sum") - before[1] == 20
+    assert 1 <= registry("counter_batch_size_count") - before[0] <= 20
+
+
 # --- The real processes ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def web(settings: Settings) -> Iterator[Server]:
-    """Hypercorn as production runs it: manage:app, hypercorn_conf.py, QUART_ENV=production."""
-    with run_hypercorn(production(settings, log_requests=True)) as server:
-        yield server
+@contextmanager
+def run_prometheus(target: str) -> Iterator[str | None]:
+    """A real Prometheus scraping http://`target`/metrics every second, if installed; its URL."""
+    try:
+        prometheus = find_tool("prometheus")
+    except MissingToolError:
+        yield None
+        return
+    port = free_port()
+    scrape = {"job_name": "counter", "scrape_interval": "1s", "scrape_timeout": "1s",
+              "static_configs": [{"targets": [target]}]}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="prometheus-") as tmp:
+        config = Path(tmp, "prometheus.yml")
+        config.write_text(json.dumps({"scrape_configs": [scrape]}))  # JSON is YAML
+        command = [
+            prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]  # fmt: skip
+        with run_server(command, port, {}, Path(tmp)) as server:
+            yield server.url
+
+
+class Stack(NamedTuple):
+    """Hypercorn as production runs it, nginx in front, Prometheus (if installed) scraping it."""
+
+    web: Server
+    proxy: Nginx
+    prometheus: str | None
 
 
 @pytest.fixture(scope="module")
-def proxy(web: Server) -> Iterator[Nginx]:
-    """nginx on the project's template in front of `web`."""
-    with run_nginx([urlsplit(web.url).netloc]) as server:
-        yield server
+def stack(settings: Settings) -> Iterator[Stack]:
+    """One stack for the module; Prometheus starts early, as its first scrape takes about 5 s."""
+    with run_hypercorn(production(settings, log_requests=True)) as web:
+        netloc = urlsplit(web.url).netloc
+        with run_nginx([netloc]) as proxy, run_prometheus(netloc) as prometheus:
+            yield Stack(web, proxy, prometheus)
 
 
-def app_line(web: Server, request_id: str) -> dict[str, object]:
-    """The app's JSON access line for `request_id` (written once the response is out)."""
-    return poll_until(
-        lambda: next(
-            (line for line in json_lines(web.log()) if line.get("request_id") == request_id),
-            None,
-        ),
-        5,
-        f"the app's log line for {request_id}",
-    )
+def logged(lines: Callable[[], list[str]], marker: str) -> str:
+    """The first of `lines()` with `marker` in it, once there is one: logs trail the response."""
+    return poll_until(lambda: next((line for line in lines() if marker in line), None), 5, marker)
 
 
-def nginx_line(proxy: Nginx, request_id: str) -> str:
-    """nginx's access line for `request_id`."""
-    return poll_until(
-        lambda: next((line for line in proxy.access_log() if request_id in line), None),
-        5,
-        f"nginx's log line for {request_id}",
-    )
+def app_line(web: Server, marker: str) -> dict[str, object]:
+    """The app's first JSON log line with `marker` in it."""
+    return json.loads(logged(lambda: web.log().splitlines(), marker))  # type: ignore[no-any-return]
 
 
 @pytest.mark.processes
-def test_one_id_in_the_response_the_app_log_and_the_nginx_log(web: Server, proxy: Nginx) -> None:
+def test_one_id_in_the_response_the_app_log_and_the_nginx_log(stack: Stack) -> None:
     # A client's own ID is not trusted at the edge: nginx makes one.
-    reply = fetch(proxy.url, "/", headers={"X-Request-ID": "client-chosen-id"})
+    reply = fetch(stack.proxy.url, "/", headers={"X-Request-ID": "client-chosen-id"})
     assert reply.status == 200
     request_id = reply.headers["X-Request-ID"]
     assert reply.headers.get_all("X-Request-ID") == [request_id]  # nginx's, not also the app's
     assert NGINX_ID.fullmatch(request_id), request_id
-    line = app_line(web, request_id)
+    line = app_line(stack.web, request_id)
     assert (line["logger"], line["method"], line["path"], line["status"]) == (
         "counter.access", "GET", "/", 200,
     )  # fmt: skip
-    assert nginx_line(proxy, request_id).endswith(f"request_id={request_id}")
-    assert "client-chosen-id" not in web.log()
+    assert logged(stack.proxy.access_log, request_id).endswith(f"request_id={request_id}")
+    assert "client-chosen-id" not in stack.web.log()
 
 
 @pytest.mark.processes
 def test_a_listed_balancer_keeps_its_own_id(
-    web: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The template's documented edit: trust the balancer at 127.0.0.2 (loopback has all of /8).
     template = servers.TEMPLATE.read_text().replace("default 0;\n}", "default 0;\n127.0.0.2 1;\n}")
@@ -220,51 +284,86 @@ def test_a_listed_balancer_keeps_its_own_id(
     monkeypatch.setattr(servers, "TEMPLATE", tmp_path / "default.conf.template")
     servers.TEMPLATE.write_text(template)
     sent = {"X-Request-ID": "lb-7f3a-0001"}
-    with run_nginx([urlsplit(web.url).netloc]) as proxy:
+    with run_nginx([urlsplit(stack.web.url).netloc]) as proxy:
         balancer = fetch(proxy.url, "/healthz", headers=sent, source="127.0.0.2")
         client = fetch(proxy.url, "/healthz", headers=sent)
         garbled = fetch(proxy.url, "/healthz", headers={"X-Request-ID": "a b"}, source="127.0.0.2")
     assert balancer.headers["X-Request-ID"] == "lb-7f3a-0001"
-    assert app_line(web, "lb-7f3a-0001")["path"] == "/healthz"
+    assert app_line(stack.web, "lb-7f3a-0001")["path"] == "/healthz"
     assert NGINX_ID.fullmatch(client.headers["X-Request-ID"])
     assert NGINX_ID.fullmatch(garbled.headers["X-Request-ID"])
 
 
 @pytest.mark.processes
-def test_nginx_own_errors_carry_an_id_too(proxy: Nginx) -> None:
-    reply = fetch(proxy.url, "/" + "a" * 9000)
-    assert reply.status == 414  # answered by nginx: the app never sees it
-    assert NGINX_ID.fullmatch(reply.headers["X-Request-ID"])
-    assert " 414 " in nginx_line(proxy, reply.headers["X-Request-ID"])
+def test_nginx_hides_metrics_that_the_app_serves(stack: Stack) -> None:
+    assert "http_requests_total" in fetch(stack.web.url, "/metrics").text
+    # nginx matches locations on the normalised path: these are all /metrics to it.
+    for path in ("/metrics", "//metrics", "/%6Detrics", "/metrics?format=text", "/./metrics"):
+        reply = fetch(stack.proxy.url, path)
+        assert reply.status == 404, path
+        assert "http_requests_total" not in reply.text
 
 
 @pytest.mark.processes
-def test_every_app_line_is_json_in_production(web: Server, proxy: Nginx) -> None:
-    fetch(proxy.url, "/nope")
-    lines = json_lines(web.log())  # Hypercorn's own lines too: one handler for everything
+def test_every_app_line_is_json_in_production(stack: Stack) -> None:
+    fetch(stack.proxy.url, "/nope")
+    lines = json_lines(stack.web.log())  # Hypercorn's own lines too: one handler for everything
     assert any(line["logger"] == "hypercorn.error" for line in lines)
-    fields = {"time", "level", "logger", "message", "request_id"}
-    assert all(fields <= line.keys() for line in lines)
+    assert all(
+        {"time", "level", "logger", "message", "request_id"} <= line.keys() for line in lines
+    )
 
 
 @pytest.mark.processes
 def test_a_wrong_password_never_reaches_a_log(settings: Settings) -> None:
     wrong = production(settings, db_password=WRONG_PASSWORD, db_startup_timeout=3.0)
-    env = {**os.environ, **wrong.to_env(), "WEB_BIND": f"127.0.0.1:{free_port()}"}
-    preflight = subprocess.run(
-        [sys.executable, "-m", "counter.preflight"], cwd=WEB_DIR, env=env,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert preflight.returncode == 1
-    assert "Access denied" in preflight.stderr, preflight.stderr
-    with run_hypercorn(wrong) as server:
+    env = {**os.environ, **app_env(wrong, free_port())}
+    command = [sys.executable, "-m", "counter.preflight"]
+    with (
+        Popen(command, cwd=WEB_DIR, env=env, text=True, stdout=PIPE, stderr=PIPE) as pre,
+        run_hypercorn(wrong) as server,
+    ):
         reply = fetch(server.url, "/api/counter")
         assert reply.status == 503
-        denied = poll_until(
-            lambda: [line for line in json_lines(server.log()) if "denied" in str(line["message"])],
-            5, "the access-denied line",
-        )  # fmt: skip
-        assert denied[0]["request_id"] == reply.headers["X-Request-ID"]
-        logs = preflight.stdout + preflight.stderr + server.log()
+        assert app_line(server, "Access denied")["request_id"] == reply.headers["X-Request-ID"]
+        out, err = pre.communicate(timeout=60)  # in parallel with Hypercorn's start
+        logs = out + err + server.log()
+    assert pre.returncode == 1
+    assert "Access denied" in err, err
     assert WRONG_PASSWORD not in logs
     assert wrong.secret_key not in logs
+
+
+def query(prometheus: str, promql: str) -> dict[str, float]:
+    """An instant query through Prometheus's HTTP API: each series' value by its route label."""
+    body = fetch(prometheus, "/api/v1/query?" + urlencode({"query": promql})).json()
+    assert body["status"] == "success", body
+    result = body["data"]["result"]  # type: ignore[index]
+    return {series["metric"].get("route", ""): float(series["value"][1]) for series in result}
+
+
+@pytest.mark.processes
+def test_a_real_prometheus_counts_exactly_the_load(stack: Stack) -> None:
+    require_tool("prometheus")  # skips, or fails under CI=true, when the stack has none
+    prometheus = stack.prometheus
+    assert prometheus
+    wait_for_status(prometheus, "/-/ready", 200, 30)
+    poll_until(lambda: query(prometheus, 'up{job="counter"}') == {"": 1}, 30, "a scrape")
+    visits = 'http_requests_total{route="/",method="GET",status="200"}'
+    served = parse(fetch(stack.web.url, "/metrics").text)  # what the earlier tests added
+    start = served.get('http_requests_total{method="GET",route="/",status="200"}', 0)
+    batched = served["counter_batch_size_sum"]
+    with ThreadPoolExecutor(8) as pool:
+        # In two halves, each seen by a scrape: the rate() queries need two samples.
+        for done in (LOAD // 2, LOAD):
+            statuses = pool.map(lambda _: fetch(stack.web.url, "/").status, range(LOAD // 2))
+            assert set(statuses) == {200}
+            poll_until(lambda n=start + done: query(prometheus, visits) == {"/": n}, 15, visits)
+    # Every page view went out in exactly one UPDATE batch.
+    assert query(prometheus, "sum(counter_batch_size_sum)") == {"": batched + LOAD}
+    assert query(prometheus, "count(db_pool_connections_in_use)") == {"": 2}
+    assert query(prometheus, 'db_circuit_breaker_state{state="closed"}') == {"": 1}
+    rates, p99, errors = (query(prometheus, promql) for promql in README_QUERIES)
+    assert rates["/"] > 0, rates
+    assert 0 < p99[""] <= 10, p99  # seconds
+    assert errors == {"": 0}
