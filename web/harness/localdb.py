@@ -1,10 +1,9 @@
 """`make local-db`: a MariaDB/MySQL on which root may create the app's database, without Docker.
 
 `python -m harness.localdb ensure|stop|status`. `ensure` uses the server on DB_HOST:DB_PORT when
-root logs in there. When nothing answers on a local port, or root is refused (Debian's MariaDB lets
-root in by unix socket only), it starts the project's private server under .local/mysql/ and, when
-that needs another port, writes it to .local/quartenv, which the settings loader reads next time.
-COUNTER_LOCAL_DIR moves .local/ elsewhere (the tests do, to leave the developer's alone).
+root logs in there; otherwise (nothing answers, or root is refused as by Debian's socket-only root)
+it starts the project's private server under .local/mysql/, writing its port to .local/quartenv
+when that differs. COUNTER_LOCAL_DIR moves .local/ elsewhere (the tests do).
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ from counter.config import LOCAL_ENV_FILE, Settings, load_quartenv
 from harness.mariadb import MariaDB
 from harness.poll import poll_until
 from harness.provision import (
-    ACCESS_DENIED,
     Connection,
+    RootAccessError,
     app_statements,
-    connect_root,
+    root_connection,
     root_over_tcp_statements,
     run_statements,
 )
@@ -35,8 +34,7 @@ from harness.tools import MissingToolError, free_port
 LOCAL_DIR = Path(os.environ.get("COUNTER_LOCAL_DIR") or LOCAL_ENV_FILE.parent)
 ENV_FILE = LOCAL_DIR / LOCAL_ENV_FILE.name
 SERVER = LOCAL_DIR / "mysql"
-PORT_FILE = SERVER / "port"
-LOOPBACK = ("127.0.0.1", "localhost")
+PORT_FILE, PID_FILE = SERVER / "port", SERVER / "mysqld.pid"
 SHELL_DB_PORT = os.environ.get("DB_PORT")  # before any env file is loaded: it wins over them
 
 
@@ -45,88 +43,70 @@ def say(message: str) -> None:
     print(f"[local-db] {message}", flush=True)
 
 
-def current_settings() -> Settings:
-    """The shell's variables, then .local/quartenv, then .quartenv (development mode)."""
-    load_dotenv(ENV_FILE, override=False)
-    load_quartenv()
-    return Settings.from_env({**os.environ, "QUART_ENV": "development"})
-
-
-def answers(settings: Settings) -> bool:
-    """True when something accepts TCP connections on DB_HOST:DB_PORT."""
-    try:
-        socket.create_connection((settings.db_host, settings.db_port), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 def running_port() -> int | None:
     """The private server's port when it is running, else None."""
     try:
-        os.kill(int((SERVER / "mysqld.pid").read_text()), 0)
+        os.kill(int(PID_FILE.read_text()), 0)
         return int(PORT_FILE.read_text())
     except (OSError, ValueError):
         return None
 
 
-def start_private(port: int) -> None:
-    """Start (initialising on first use) the private server on `port`, detached from us."""
-    server = MariaDB(SERVER, port)
-    if not server.initialised:
-        say(f"initialising the project's private server in {SERVER}")
-        server.initialise()
-    server.start()
-    PORT_FILE.write_text(f"{port}\n")
-    server.detach()
-
-
 def ensure() -> None:
     """Make sure root can create the app's database on the configured or the private server."""
-    settings = current_settings()
+    load_dotenv(ENV_FILE, override=False)
+    load_quartenv()
+    settings = Settings.from_env({**os.environ, "QUART_ENV": "development"})
     where = f"{settings.db_host}:{settings.db_port}"
     try:
-        run_statements(connect_root(settings, timeout=3), app_statements(settings))
+        run_statements(root_connection(settings, timeout=3), app_statements(settings))
         say(f"root logs in on {where}; database {settings.database_name!r} and its account ready")
         return
+    except RootAccessError as err:
+        refused, reason = True, f"root cannot log in on {where} ({err.code})"
     except pymysql.err.OperationalError as err:
-        if err.args[0] not in ACCESS_DENIED and answers(settings):
+        try:
+            socket.create_connection((settings.db_host, settings.db_port), timeout=2).close()
+        except OSError:
+            refused, reason = False, f"nothing answers on {where} ({err.args[0]})"
+        else:
             sys.exit(f"[local-db] {where} answers, but: {err.args[1]} ({err.args[0]})")
-        refused = err.args[0] in ACCESS_DENIED
-        reason = (
-            f"{'root cannot log in on' if refused else 'nothing answers on'} {where} "
-            f"({err.args[0]})"
-        )
-    if settings.db_host not in LOOPBACK:
+    if settings.db_host not in ("127.0.0.1", "localhost"):
         sys.exit(f"[local-db] {reason}, and it is not this machine: fix DB_HOST/DB_PORT")
     port = running_port()
     if port is None:
         port = free_port() if refused else settings.db_port
-        start_private(port)
+        server = MariaDB(SERVER, port)
+        if not server.initialised:
+            say(f"initialising the project's private server in {SERVER}")
+            server.initialise()
+        server.start()
+        PORT_FILE.write_text(f"{port}\n")
+        server.detach()
     password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
     statements = [*root_over_tcp_statements(password), *app_statements(settings)]
     run_statements(private_root(settings, port, password), statements)
+    written = ""
     if port != settings.db_port:
         ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
         set_key(ENV_FILE, "DB_PORT", str(port), quote_mode="never")
-    written = f" (DB_PORT={port} written to {ENV_FILE})" if port != settings.db_port else ""
-    if written and SHELL_DB_PORT:
-        written += "; unset DB_PORT in your shell, which wins over that file"
+        written = f" (DB_PORT={port} written to {ENV_FILE})"
+        if SHELL_DB_PORT:
+            written += "; unset DB_PORT in your shell, which wins over that file"
     say(f"{reason}: the project's private MariaDB serves on 127.0.0.1:{port}{written}")
 
 
 def private_root(settings: Settings, port: int, password: str) -> Connection:
     """Root on the private server: over TCP once it has root@127.0.0.1; on the first start over
     the socket; in data made by the old db/local_server.py, over the socket with the password."""
-    server, tcp = MariaDB(SERVER, port), dataclasses.replace(settings, db_port=port)
     try:
-        return connect_root(tcp)
-    except pymysql.err.OperationalError:
+        return root_connection(dataclasses.replace(settings, db_port=port))
+    except (RootAccessError, pymysql.err.OperationalError):
         pass
     try:
-        return server.root()
+        return MariaDB(SERVER, port).root()
     except pymysql.err.OperationalError:
-        return server.root(password)
+        return MariaDB(SERVER, port).root(password)
 
 
 def stop() -> None:
@@ -135,7 +115,7 @@ def stop() -> None:
     if port is None:
         say("the private server is not running")
         return
-    pid = int((SERVER / "mysqld.pid").read_text())
+    pid = int(PID_FILE.read_text())
     os.kill(pid, signal.SIGTERM)
     poll_until(lambda: running_port() is None, 60, "the private server to stop", interval=0.2)
     say(f"stopped the private server (pid {pid}, port {port})")

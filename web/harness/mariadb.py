@@ -1,14 +1,11 @@
-"""The one MariaDB launcher: a data directory, mariadbd on 127.0.0.1:port, and its faults.
-
-Used by `python -m harness.localdb` (the project's private server under .local/) and by the fault
-tests (a throwaway server to stop, kill, freeze and thaw). Root logs in over the Unix socket.
-"""
+"""The one MariaDB launcher: mariadbd on 127.0.0.1:port, its files under one folder, its faults."""
 
 from __future__ import annotations
 
 import atexit
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -20,22 +17,18 @@ from mirakuru.base import cleanup_subprocesses
 
 from harness.tools import find_tool
 
-START_TIMEOUT = 30.0  # mirakuru bounds a start and a stop (then SIGKILL) with it
 Row = tuple[object, ...]
 
 
 class MariaDB:
-    """One mariadbd whose files (data, socket, pid, log) all live under `home`."""
+    """One mariadbd whose data, socket, pid file and log all live under `home`."""
 
     def __init__(
         self, home: Path, port: int, options: Sequence[str] = ("--skip-name-resolve",)
     ) -> None:
-        self.home, self.port = home, port
-        self.datadir = home / "data"
-        self.socket = home / "mysqld.sock"
-        self.pidfile = home / "mysqld.pid"
+        self.home, self.port, self.options = home, port, list(options)
+        self.datadir, self.socket = home / "data", home / "mysqld.sock"
         self.log_path = home / "server.log"
-        self.options = list(options)
         self._executor: mirakuru.TCPExecutor | None = None
 
     @property
@@ -44,32 +37,31 @@ class MariaDB:
         return (self.datadir / "mysql").is_dir()
 
     def initialise(self) -> None:
-        """Create the system tables. As in Debian's package, root@localhost (and the OS user
-        running this) log in by unix_socket auth only: over TCP, as root@127.0.0.1, once
-        provision.root_over_tcp_statements made that account (skip-name-resolve keeps them apart).
-        """
+        """Create the system tables; root logs in by unix socket only, as on Debian."""
         self.datadir.mkdir(parents=True, exist_ok=True)
-        command = [
-            find_tool("mariadb-install-db"), "--no-defaults", f"--datadir={self.datadir}",
-            "--skip-test-db", "--auth-root-authentication-method=socket", f"--user={_user()}",
-        ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"mariadb-install-db failed:\n{result.stdout}{result.stderr}")
+        command = self._command(
+            "mariadb-install-db", "--skip-test-db", "--auth-root-authentication-method=socket"
+        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db failed:\n{done.stdout}{done.stderr}")
+
+    def copy_data(self, datadir: Path) -> MariaDB:
+        """Take a copy of another (stopped) server's data: faster than initialising anew."""
+        shutil.copytree(datadir, self.datadir)
+        return self
 
     def start(self) -> None:
         """Run mariadbd and return once it accepts TCP connections; its log if it fails."""
         self.socket.unlink(missing_ok=True)  # a stale one (after a kill) would pass for ready
-        command = [
-            find_tool("mariadbd"), "--no-defaults", f"--datadir={self.datadir}",
-            f"--socket={self.socket}", f"--pid-file={self.pidfile}", f"--log-error={self.log_path}",
-            f"--port={self.port}", "--bind-address=127.0.0.1", f"--user={_user()}",
-            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
-            "--max-connections=500", *self.options,
-        ]  # fmt: skip
         self._executor = mirakuru.TCPExecutor(
-            command, host="127.0.0.1", port=self.port, timeout=START_TIMEOUT,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            self._command("mariadbd", f"--socket={self.socket}", f"--log-error={self.log_path}",
+                          f"--pid-file={self.home / 'mysqld.pid'}", f"--port={self.port}",
+                          "--bind-address=127.0.0.1", "--character-set-server=utf8mb4",
+                          "--collation-server=utf8mb4_unicode_ci", "--max-connections=500",
+                          *self.options),
+            host="127.0.0.1", port=self.port, timeout=30, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             self._executor.start()
@@ -101,8 +93,7 @@ class MariaDB:
 
     def detach(self) -> None:
         """Leave the server running after this Python process ends (stopped later by pid file)."""
-        # mirakuru kills what it started at interpreter exit and on garbage collection.
-        atexit.unregister(cleanup_subprocesses)
+        atexit.unregister(cleanup_subprocesses)  # mirakuru's, which kills what it started
         if self._executor is not None:
             self._executor.process = None
             self._executor = None
@@ -122,13 +113,9 @@ class MariaDB:
 
     def execute(self, statement: str, args: Sequence[object] = ()) -> list[Row]:
         """Run one statement as root (e.g. SET GLOBAL wait_timeout = 2); its rows."""
-        conn = self.root()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, tuple(args) or None)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        with self.root() as conn, conn.cursor() as cur:
+            cur.execute(statement, tuple(args) or None)
+            return list(cur.fetchall())
 
     def status(self, name: str) -> int:
         """A global status counter, e.g. Aborted_clients."""
@@ -137,6 +124,10 @@ class MariaDB:
     def log(self) -> str:
         """The server's error log so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _command(self, tool: str, *args: str) -> list[str]:
+        return [find_tool(tool), "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
+                *args]  # fmt: skip
 
 
 def _user() -> str:

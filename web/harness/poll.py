@@ -5,38 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    retry_if_result,
-    stop_after_delay,
-    wait_fixed,
-)
+import tenacity as t
 
-T = TypeVar("T")
+R = TypeVar("R")
 
 
 def poll_until(
-    condition: Callable[[], T],
+    condition: Callable[[], R],
     timeout: float,
     what: str,
     interval: float = 0.1,
     errors: tuple[type[BaseException], ...] = (),
-) -> T:
-    """Call `condition` until it returns something truthy, and return that.
-
-    Exceptions of the types in `errors` count as "not yet". After `timeout` seconds: TimeoutError
-    naming `what` and the last result or exception.
-    """
-    retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(interval),
-        retry=retry_if_result(lambda value: not value) | retry_if_exception_type(errors),
-    )
+) -> R:
+    """`condition()`'s first truthy result, exceptions in `errors` counting as "not yet"; after
+    `timeout` seconds TimeoutError naming `what` and the last result or exception."""
+    retrying = t.Retrying(
+        stop=t.stop_after_delay(timeout), wait=t.wait_fixed(interval),
+        retry=t.retry_if_result(lambda value: not value) | t.retry_if_exception_type(errors),
+    )  # fmt: skip
     try:
         return retrying(condition)
-    except RetryError as err:
+    except t.RetryError as err:
         last = err.last_attempt
         seen = repr(last.exception()) if last.failed else repr(last.result())
         raise TimeoutError(f"{what}: not within {timeout:g} s (last: {seen})") from None

@@ -1,5 +1,5 @@
-"""The app's database and account, made as root: written once for `make local-db`, the tests'
-throwaway databases and the fault tests' private servers; plus Alembic runs on them."""
+"""The app's database and account, made as root (for `make local-db`, the tests' throwaway
+databases and the fault tests' private servers), and Alembic runs on them."""
 
 from __future__ import annotations
 
@@ -19,49 +19,44 @@ from alembic.config import Config
 from counter.config import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_]+_test$")
-# Access denied (1044, 1045), host not allowed (1130), unix_socket-only root (1698): retrying
-# never helps, so these end at once.
+# Access denied (1044, 1045), host not allowed (1130), unix_socket-only root (1698): no retry helps.
 ACCESS_DENIED = frozenset({1044, 1045, 1130, 1698})
 Connection: TypeAlias = "pymysql.connections.Connection[pymysql.cursors.Cursor]"
+Statements: TypeAlias = list[tuple[str, tuple[str, ...]]]
 
 
 class RootAccessError(RuntimeError):
     """Root (MYSQL_ROOT_USER / MYSQL_ROOT_PASSWORD) cannot log in on the configured server."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class UnsafeDatabaseError(RuntimeError):
     """The tests only ever create, migrate and drop databases whose names end in `_test`."""
 
 
-def connect_root(settings: Settings, timeout: float = 5.0) -> Connection:
-    """Root over TCP on `settings`' server (MYSQL_ROOT_USER, MYSQL_ROOT_PASSWORD), autocommit."""
-    return pymysql.connect(
-        host=settings.db_host, port=settings.db_port, user=root_user(), autocommit=True,
-        password=os.environ.get("MYSQL_ROOT_PASSWORD", ""), connect_timeout=timeout,
-    )  # fmt: skip
-
-
-def root_user() -> str:
-    """The account the tests and tools create databases with."""
-    return os.environ.get("MYSQL_ROOT_USER") or "root"
-
-
 def root_connection(settings: Settings, timeout: float = 5.0) -> Connection:
-    """`connect_root`, or RootAccessError in one line when the server refuses root."""
+    """Root over TCP on `settings`' server, autocommit; RootAccessError when it is refused."""
+    user = os.environ.get("MYSQL_ROOT_USER") or "root"
     try:
-        return connect_root(settings, timeout)
+        return pymysql.connect(
+            host=settings.db_host, port=settings.db_port, user=user, autocommit=True,
+            password=os.environ.get("MYSQL_ROOT_PASSWORD", ""), connect_timeout=timeout,
+        )  # fmt: skip
     except pymysql.err.OperationalError as err:
         if err.args[0] not in ACCESS_DENIED:
             raise
         raise RootAccessError(
-            f"{root_user()!r} cannot log in on {settings.db_host}:{settings.db_port} "
+            f"{user!r} cannot log in on {settings.db_host}:{settings.db_port} "
             f"({err.args[1]}, {err.args[0]}): run `make local-db` (it starts the project's own "
-            "server on a free port when root is refused), or set MYSQL_ROOT_PASSWORD/_USER"
+            "server on a free port when root is refused), or set MYSQL_ROOT_PASSWORD/_USER",
+            err.args[0],
         ) from None
 
 
-def app_statements(settings: Settings) -> list[tuple[str, tuple[str, ...]]]:
+def app_statements(settings: Settings) -> Statements:
     """The app's database and its account with rights on that database only (as MySQL's image)."""
     user, database = settings.db_username, settings.database_name
     return [
@@ -71,7 +66,7 @@ def app_statements(settings: Settings) -> list[tuple[str, tuple[str, ...]]]:
     ]
 
 
-def root_over_tcp_statements(password: str) -> list[tuple[str, tuple[str, ...]]]:
+def root_over_tcp_statements(password: str) -> Statements:
     """On a private server: root from 127.0.0.1 with `password`, as the tests and tools log in."""
     return [
         ("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,)),
@@ -80,28 +75,23 @@ def root_over_tcp_statements(password: str) -> list[tuple[str, tuple[str, ...]]]
     ]
 
 
-def run_statements(conn: Connection, statements: list[tuple[str, tuple[str, ...]]]) -> None:
+def run_statements(conn: Connection, statements: Statements) -> None:
     """Run each statement with its arguments, then close `conn`."""
     with closing(conn), conn.cursor() as cur:
         for statement, args in statements:
             cur.execute(statement, args or None)
 
 
-def throwaway_name(base: str) -> str:
-    """A database name no parallel run will pick, ending in `_test`."""
-    return f"{base}_{secrets.token_hex(4)}_test"
-
-
 def check_safe(name: str) -> None:
     """Refuse anything that could be a real database."""
-    if not SAFE_NAME.match(name):
+    if not re.fullmatch(r"[A-Za-z0-9_]+_test", name):
         raise UnsafeDatabaseError(f"refusing to touch {name!r}: its name must end in _test")
 
 
 def new_database(settings: Settings, name: str | None = None) -> Settings:
-    """Create a `_test` database (a fresh name by default) the app's account may use; its
-    settings. The account is created too: a server the project did not set up may lack it."""
-    name = name or throwaway_name(settings.database_name)
+    """Create a `_test` database (by default a name no parallel run picks) and the app's account
+    with rights on it (a server the project did not set up may lack it); its settings."""
+    name = name or f"{settings.database_name}_{secrets.token_hex(4)}_test"
     check_safe(name)
     test_settings = dataclasses.replace(settings, database_name=name)
     run_statements(root_connection(settings), app_statements(test_settings))
@@ -123,8 +113,7 @@ def alembic_config(settings: Settings) -> Config:
     """Alembic's config for `settings`' database, the URL injected rather than written anywhere."""
     check_safe(settings.database_name)
     config = Config(str(WEB_DIR / "alembic.ini"))
-    config.attributes["database_url"] = settings.database_url()
-    config.attributes["configure_logging"] = False
+    config.attributes.update(database_url=settings.database_url(), configure_logging=False)
     return config
 
 

@@ -1,9 +1,5 @@
-"""Hypercorn and nginx as real processes on free loopback ports (mirakuru executors).
-
-Hypercorn runs as production does: `hypercorn_conf.py`, `manage:app`, settings passed through
-`Settings.to_env()`. nginx runs the project's template rendered by the real `envsubst` with the
-defined variables only, as the official image's entrypoint does.
-"""
+"""Hypercorn and nginx as real processes on free loopback ports (mirakuru executors), configured
+as in production: hypercorn_conf.py and `manage:app`; the nginx template through `envsubst`."""
 
 from __future__ import annotations
 
@@ -30,7 +26,6 @@ TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or WEB_DIR.parent / "nginx" /
 TEMPLATE = TEMPLATES / "default.conf.template"
 MAIN_CONFIG = TEMPLATES.parent / "nginx.conf"
 HYPERCORN = [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py"]
-START_TIMEOUT = 60.0
 
 
 @dataclass
@@ -61,7 +56,7 @@ def run_server(
         url = f"http://127.0.0.1:{port}"
         executor = mirakuru.HTTPExecutor(
             list(command), f"{url}/healthz", status=r"\d{3}", method="GET", envvars=dict(env),
-            cwd=str(cwd), timeout=START_TIMEOUT, stdin=subprocess.DEVNULL, stdout=out,
+            cwd=str(cwd), timeout=60, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         server = Server(executor, url, Path(out.name))
@@ -91,11 +86,8 @@ def run_hypercorn(settings: Settings, app: str = "manage:app", **extra: str) -> 
 
 def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
     """The template through `envsubst '$WEB_UPSTREAM ...'`; one `server` line per upstream."""
-    names = {
-        "WEB_UPSTREAM": upstreams[0],
-        "NGINX_PORT": listen,
-        "NGINX_ACCESS_LOG": str(access_log),
-    }
+    names = {"WEB_UPSTREAM": upstreams[0], "NGINX_PORT": listen}
+    names["NGINX_ACCESS_LOG"] = str(access_log)
     site = subprocess.run(
         [find_tool("envsubst"), " ".join(f"${{{name}}}" for name in names)],
         input=TEMPLATE.read_text(), env=names, capture_output=True, text=True, check=True,
@@ -111,20 +103,15 @@ def main_config(directory: Path, production: bool) -> str:
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").is_file() else ""
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = "".join(f"{kind}_temp_path {directory}/{kind};" for kind in kinds)
-    workers = _directive("worker_processes") if production else "1"
-    connections = _directive("worker_connections") if production else "128"
+    sizes = {"worker_processes": "1", "worker_connections": "128"}
+    if production:
+        sizes = dict(re.findall(r"^\s*(worker_\w+)\s+(\S+);", MAIN_CONFIG.read_text(), re.M))
     return (
         f"{user}daemon off; pid {directory}/nginx.pid; error_log stderr warn;\n"
-        f"worker_processes {workers}; events {{ worker_connections {connections}; }}\n"
+        f"worker_processes {sizes['worker_processes']};\n"
+        f"events {{ worker_connections {sizes['worker_connections']}; }}\n"
         f"http {{ {mime} {temp} include {directory}/default.conf; }}\n"
     )
-
-
-def _directive(name: str) -> str:
-    """The value nginx/nginx.conf gives `name`."""
-    match = re.search(rf"^\s*{name}\s+(\S+);", MAIN_CONFIG.read_text(), re.MULTILINE)
-    assert match, f"{MAIN_CONFIG} sets no {name}"
-    return match[1]
 
 
 @dataclass

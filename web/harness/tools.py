@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from typing import NoReturn
 
 
 class MissingToolError(RuntimeError):
@@ -23,17 +24,21 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        return int(sock.getsockname()[1])
 
 
 def require_tool(name: str) -> str:
     """`find_tool` for tests: skip when the tool is missing, but fail under CI=true."""
-    import pytest  # only the tests call this
-
     try:
         return find_tool(name)
     except MissingToolError as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{err}, and CI=true requires it")
-        pytest.skip(str(err))
+        skip_unless_ci(str(err))
+
+
+def skip_unless_ci(reason: str) -> NoReturn:
+    """Skip the test for `reason`; under CI=true, where everything must run, fail it instead."""
+    import pytest  # only the tests call this
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}, and CI=true requires it")
+    pytest.skip(reason)

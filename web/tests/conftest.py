@@ -1,11 +1,10 @@
 """Fixtures: one throwaway database per run, migrated by Alembic, and a fresh app on it per test;
-private MariaDB servers for the fault tests."""
+private MariaDB servers (copies of data made once per run) for the fault tests."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from harness.provision import (
 )
 from harness.tools import free_port
 
-# Small, since each test copies the data directory (26 MB) and starts a server of its own.
+# Small: each test copies the data directory and starts a server of its own.
 PRIVATE_OPTIONS = ["--skip-name-resolve", "--innodb-buffer-pool-size=16M"]
 PRIVATE_OPTIONS += ["--innodb-log-file-size=8M"]
 PRIVATE_DATABASE = "counter_private_test"
@@ -74,16 +73,27 @@ def client(app: Quart) -> QuartClient:
 
 
 @pytest.fixture(scope="session")
-def private_datadir(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stopped private server's data: root over TCP as on the real one, the app's migrated
-    database PRIVATE_DATABASE; copied for each test, which beats initialising and migrating."""
-    server = MariaDB(tmp_path_factory.mktemp("private"), free_port(), PRIVATE_OPTIONS)
+def fresh_datadir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new server's data as mariadb-install-db leaves it (root by unix socket only), to copy."""
+    server = MariaDB(tmp_path_factory.mktemp("fresh"), 0)
     server.initialise()
+    return server.datadir
+
+
+@pytest.fixture(scope="session")
+def private_datadir(
+    server_settings: Settings, fresh_datadir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Data with root over TCP, as on the real server, and the app's database PRIVATE_DATABASE
+    migrated: copying it beats initialising and migrating for each test."""
+    home = tmp_path_factory.mktemp("private")
+    server = MariaDB(home, free_port(), PRIVATE_OPTIONS).copy_data(fresh_datadir)
     server.start()
     try:
         password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
         run_statements(server.root(), root_over_tcp_statements(password))
-        migrate(new_database(on_server(server_settings, server), PRIVATE_DATABASE))
+        on_server = dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=server.port)
+        migrate(new_database(on_server, PRIVATE_DATABASE))
     finally:
         server.stop()
     return server.datadir
@@ -92,8 +102,7 @@ def private_datadir(server_settings: Settings, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def private_server(private_datadir: Path, tmp_path: Path) -> Iterator[MariaDB]:
     """A MariaDB of this test's own, to stop, kill, freeze and restart."""
-    server = MariaDB(tmp_path / "mariadb", free_port(), PRIVATE_OPTIONS)
-    shutil.copytree(private_datadir, server.datadir)
+    server = MariaDB(tmp_path / "mariadb", free_port(), PRIVATE_OPTIONS).copy_data(private_datadir)
     server.start()
     yield server
     server.stop()
@@ -102,10 +111,7 @@ def private_server(private_datadir: Path, tmp_path: Path) -> Iterator[MariaDB]:
 @pytest.fixture
 def private_settings(server_settings: Settings, private_server: MariaDB) -> Settings:
     """Settings for the migrated database on `private_server`."""
-    on_private = on_server(server_settings, private_server)
-    return dataclasses.replace(on_private, database_name=PRIVATE_DATABASE)
-
-
-def on_server(settings: Settings, server: MariaDB) -> Settings:
-    """`settings` pointed at `server`."""
-    return dataclasses.replace(settings, db_host="127.0.0.1", db_port=server.port)
+    return dataclasses.replace(
+        server_settings, db_host="127.0.0.1", db_port=private_server.port,
+        database_name=PRIVATE_DATABASE,
+    )  # fmt: skip

@@ -23,11 +23,13 @@ from harness.tools import free_port
 pytestmark = pytest.mark.processes
 
 
-@pytest.fixture
-def socket_only_mariadb(tmp_path: Path) -> Iterator[MariaDB]:
+@pytest.fixture(scope="module")
+def socket_only_mariadb(
+    fresh_datadir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MariaDB]:
     """A MariaDB whose root@localhost uses unix_socket auth only, as Debian's package sets it up."""
-    server = MariaDB(tmp_path / "debian", free_port(), options=())  # names resolved, as Debian's
-    server.initialise()
+    home = tmp_path_factory.mktemp("debian")
+    server = MariaDB(home, free_port(), options=()).copy_data(fresh_datadir)  # names resolved
     server.start()
     yield server
     server.stop()
@@ -41,6 +43,10 @@ def localdb(command: str, local_dir: Path, port: int) -> subprocess.CompletedPro
         [sys.executable, "-m", "harness.localdb", command],
         cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
+
+
+def root_logs_in(settings: Settings, port: int) -> None:
+    root_connection(dataclasses.replace(settings, db_host="127.0.0.1", db_port=port)).close()
 
 
 def test_refused_root_starts_the_private_server_on_a_free_port(
@@ -59,11 +65,9 @@ def test_refused_root_starts_the_private_server_on_a_free_port(
         line = rf"root cannot log in on 127.0.0.1:{port} \((1698|1130)\): the project's private"
         assert re.search(line, result.stdout), result.stdout
         assert result.stdout.strip().splitlines()[-1].count(f"DB_PORT={private}") == 1
-        # Root and the app's account both log in over TCP on the private server.
-        settings = dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=private)
-        root_connection(settings).close()
-        pymysql.connect(host="127.0.0.1", port=private, user=settings.db_username,
-                        password=settings.db_password).close()  # fmt: skip
+        root_logs_in(server_settings, private)  # both root and the app's account, over TCP
+        pymysql.connect(host="127.0.0.1", port=private, user=server_settings.db_username,
+                        password=server_settings.db_password).close()  # fmt: skip
         again = localdb("ensure", local_dir, private)  # as the next make target sees it
         assert again.returncode == 0, again
         assert f"root logs in on 127.0.0.1:{private}" in again.stdout
@@ -89,21 +93,18 @@ def test_a_test_session_stops_at_once_when_root_is_refused(socket_only_mariadb: 
 
 
 def test_a_server_made_by_the_old_tool_is_taken_over(
-    tmp_path: Path, server_settings: Settings
+    fresh_datadir: Path, tmp_path: Path, server_settings: Settings
 ) -> None:
     # db/local_server.py left root@localhost with the password and no root@127.0.0.1 account.
-    local_dir = tmp_path / "local"
-    old = MariaDB(local_dir / "mysql", free_port())
-    old.initialise()
+    old = MariaDB(tmp_path / "local" / "mysql", free_port()).copy_data(fresh_datadir)
     old.start()
     old.execute(
         "ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (os.environ["MYSQL_ROOT_PASSWORD"],)
     )
     old.stop()
     try:
-        result = localdb("ensure", local_dir, old.port)
+        result = localdb("ensure", tmp_path / "local", old.port)
         assert result.returncode == 0, result
-        on_old = dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=old.port)
-        root_connection(on_old).close()
+        root_logs_in(server_settings, old.port)
     finally:
-        localdb("stop", local_dir, old.port)
+        localdb("stop", tmp_path / "local", old.port)
