@@ -1,51 +1,34 @@
 """The JSON API: GET reads without counting, POST counts, bad input is a 400 with a JSON error."""
 
 import pytest
-from quart import Quart
 from quart.testing import QuartClient
 
 from counter.config import Settings
 from harness.provision import stored_count
 
+JSON = "application/json"
 
-async def test_get_reads_without_incrementing(
-    app: Quart, client: QuartClient, settings: Settings
-) -> None:
-    await client.post("/api/counter")
+
+async def test_post_counts_and_get_only_reads(client: QuartClient, settings: Settings) -> None:
+    first, second = await client.post("/api/counter"), await client.post("/api/counter", json={})
+    assert (first.status_code, await first.get_json()) == (200, {"count": 1})
+    assert (second.status_code, await second.get_json()) == (200, {"count": 2})
     for _ in range(2):
         response = await client.get("/api/counter")
-        assert response.status_code == 200
-        assert await response.get_json() == {"count": 1}
-    assert stored_count(settings) == 1
-
-
-async def test_post_increments_and_returns_new_value(
-    app: Quart, client: QuartClient, settings: Settings
-) -> None:
-    first = await client.post("/api/counter")
-    second = await client.post("/api/counter", json={})
-    assert (first.status_code, second.status_code) == (200, 200)
-    assert await first.get_json() == {"count": 1}
-    assert await second.get_json() == {"count": 2}
+        assert (response.status_code, await response.get_json()) == (200, {"count": 2})
     assert stored_count(settings) == 2
 
 
 @pytest.mark.parametrize(
-    ("body", "headers"),
-    [
-        ("not json", {"Content-Type": "application/json"}),
-        ("[1, 2]", {"Content-Type": "application/json"}),
-        ('{"by": 5}', {"Content-Type": "application/json"}),
-        ("count=1", {"Content-Type": "application/x-www-form-urlencoded"}),
-        (b'{"\xff": 1}', {"Content-Type": "application/json"}),
-        ("[" * 1000 + "]" * 1000, {"Content-Type": "application/json"}),
-    ],
-    ids=["malformed", "not-an-object", "unknown-field", "not-json-at-all", "not-utf8", "deep"],
-)
+    ("body", "content_type"),
+    [("not json", JSON), ("[1, 2]", JSON), ('{"by": 5}', JSON), (b'{"\xff": 1}', JSON),
+     ("count=1", "application/x-www-form-urlencoded"), ("[" * 1000 + "]" * 1000, JSON)],
+    ids=["malformed", "not-an-object", "unknown-field", "not-utf8", "not-json-at-all", "deep"],
+)  # fmt: skip
 async def test_bad_bodies_are_400_and_count_nothing(
-    app: Quart, client: QuartClient, body: str | bytes, headers: dict[str, str], settings: Settings
+    client: QuartClient, body: str | bytes, content_type: str, settings: Settings
 ) -> None:
-    response = await client.post("/api/counter", data=body, headers=headers)
+    response = await client.post("/api/counter", data=body, headers={"Content-Type": content_type})
     assert response.status_code == 400
     payload = await response.get_json()
     assert payload["error"]["code"] == "bad_request"
@@ -53,17 +36,18 @@ async def test_bad_bodies_are_400_and_count_nothing(
     assert stored_count(settings) == 0
 
 
-async def test_wrong_method_is_405_json(client: QuartClient) -> None:
-    response = await client.delete("/api/counter")
-    assert response.status_code == 405
-    assert "POST" in response.headers["Allow"]
-    assert (await response.get_json())["error"]["code"] == "method_not_allowed"
-
-
-async def test_unknown_api_path_is_404_json(client: QuartClient) -> None:
-    response = await client.get("/api/nothing-here")
-    assert response.status_code == 404
-    assert (await response.get_json())["error"]["code"] == "not_found"
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("DELETE", "/api/counter", 405, "method_not_allowed"), ("GET", "/api/x", 404, "not_found")],
+)
+async def test_api_errors_are_json(
+    client: QuartClient, method: str, path: str, status: int, code: str
+) -> None:
+    response = await client.open(path, method=method)
+    assert response.status_code == status
+    assert (await response.get_json())["error"]["code"] == code
+    if status == 405:
+        assert "POST" in response.headers["Allow"]
 
 
 async def test_unknown_page_is_404_html(client: QuartClient) -> None:
@@ -75,8 +59,7 @@ async def test_unknown_page_is_404_html(client: QuartClient) -> None:
 
 
 async def test_unknown_fields_are_named_but_not_all_echoed(client: QuartClient) -> None:
-    body = {str(i): 0 for i in range(6000)}
-    response = await client.post("/api/counter", json=body)
+    response = await client.post("/api/counter", json={str(i): 0 for i in range(6000)})
     assert response.status_code == 400
     assert len(await response.get_data()) < 300
 

@@ -26,17 +26,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 COUNTER = re.compile(r"^Counter: (\d+)$")
 WAIT = 10.0  # seconds for any one thing to appear on the page
-# Headless as root: the sandbox needs a user namespace that root in a container doesn't get. The
-# rest keeps Chromium off the network (the closed network refuses Google's hosts, which would show
-# up as errors and delays) and off /dev/shm, which is small in containers.
-# https://developer.chrome.com/docs/chromium/headless
+# No sandbox: it needs a user namespace root in a container lacks; the rest keeps Chromium off the
+# network and off /dev/shm (small in containers). https://developer.chrome.com/docs/chromium/headless
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-quic", "--window-size=1024,768",
 ]  # fmt: skip
-# Runs inside the page, so the request is same-origin (through nginx, under the page's CSP). A
-# Response can't cross back to Python: hand plain values to the last argument, WebDriver's callback.
+# Runs in the page (same origin, under its CSP); plain values go back through WebDriver's callback.
 FETCH_SCRIPT = """
 const [method, done] = [arguments[0], arguments[arguments.length - 1]];
 fetch("/api/counter", {method, headers: {Accept: "application/json"}})
@@ -54,8 +51,8 @@ def site(settings: Settings) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[webdriver.Chrome]:
-    """One headless Chromium for the module, on Debian's binaries; always quit at the end."""
-    # Explicit paths for both, so Selenium Manager never runs (it would try to download them).
+    """One headless Chromium for the module on Debian's binaries (so Selenium Manager never
+    downloads any); always quit at the end."""
     chromium = require_tool("chromium")
     chromedriver = require_tool("chromedriver")
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
@@ -63,7 +60,6 @@ def driver() -> Iterator[webdriver.Chrome]:
         options.binary_location = chromium
         for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
             options.add_argument(flag)
-        # Keep the console so tests can read it with get_log("browser").
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         browser = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
         try:
@@ -74,44 +70,34 @@ def driver() -> Iterator[webdriver.Chrome]:
             browser.quit()
 
 
-def wait(driver: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
-    """An explicit, bounded wait on `driver`."""
-    return WebDriverWait(driver, WAIT)
-
-
-def count_element(driver: webdriver.Chrome) -> WebElement:
-    """The visible "Counter: N" paragraph, once it shows a number."""
+def shown_count(driver: webdriver.Chrome) -> tuple[int, WebElement]:
+    """N from the visible "Counter: N" paragraph, once it shows one; and the paragraph."""
     locator = (By.CSS_SELECTOR, "p.count")
-    wait(driver).until(ec.text_to_be_present_in_element(locator, "Counter: "))
-    return driver.find_element(*locator)
-
-
-def shown_count(element: WebElement) -> int:
-    """N, read from the element's visible text."""
+    WebDriverWait(driver, WAIT).until(ec.text_to_be_present_in_element(locator, "Counter: "))
+    element = driver.find_element(*locator)
     match = COUNTER.match(element.text.strip())
     assert match, element.text
-    return int(match[1])
+    return int(match[1]), element
 
 
 def open_page(driver: webdriver.Chrome, url: str) -> int:
     """Forget earlier console output, load `url` (which counts a visit); the count shown."""
     console_errors(driver)  # reading the log empties it
     driver.get(url)
-    return shown_count(count_element(driver))
+    return shown_count(driver)[0]
 
 
 def reload_page(driver: webdriver.Chrome) -> int:
     """Reload, wait until the old page is gone, and read the new count."""
-    old = count_element(driver)
+    old = shown_count(driver)[1]
     driver.refresh()
-    wait(driver).until(ec.staleness_of(old))
-    return shown_count(count_element(driver))
+    WebDriverWait(driver, WAIT).until(ec.staleness_of(old))
+    return shown_count(driver)[0]
 
 
 def fetch_counter(driver: webdriver.Chrome, method: str) -> dict[str, Any]:
     """Call the JSON API from the page itself (same origin, through nginx); status and body."""
-    result: dict[str, Any] = driver.execute_async_script(FETCH_SCRIPT, method)
-    return result
+    return driver.execute_async_script(FETCH_SCRIPT, method)  # type: ignore[no-any-return]
 
 
 def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
@@ -123,7 +109,6 @@ def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
 def test_reload_counts_once_and_the_api_agrees(driver: webdriver.Chrome, site: Server) -> None:
     first = open_page(driver, site.url + "/")
     assert reload_page(driver) == first + 1
-    # GET only reads; POST adds one and returns the new total.
     assert fetch_counter(driver, "GET") == {"status": 200, "body": {"count": first + 1}}
     assert fetch_counter(driver, "POST") == {"status": 200, "body": {"count": first + 2}}
     assert fetch_counter(driver, "GET") == {"status": 200, "body": {"count": first + 2}}

@@ -2,28 +2,24 @@
 
 import re
 
-from quart import Quart
 from quart.testing import QuartClient
 
 from counter.config import Settings
 from harness.provision import stored_count
 
 
-def shown_count(html: str) -> int:
-    """The N in 'Counter: N' as a reader sees it (tags stripped)."""
-    match = re.search(r"Counter:\s*(\d+)", re.sub(r"<[^>]+>", "", html))
+async def shown_count(client: QuartClient) -> int:
+    """Load the page; the N in 'Counter: N' as a reader sees it (tags stripped)."""
+    response = await client.get("/")
+    assert response.status_code == 200
+    html = re.sub(r"<[^>]+>", "", await response.get_data(as_text=True))
+    match = re.search(r"Counter:\s*(\d+)", html)
     assert match, f"no 'Counter: N' in the page: {html[:200]!r}"
     return int(match.group(1))
 
 
-async def test_first_request_shows_one_and_second_two(
-    app: Quart, client: QuartClient, settings: Settings
-) -> None:
-    first = await client.get("/")
-    assert first.status_code == 200
-    assert shown_count(await first.get_data(as_text=True)) == 1
-    second = await client.get("/")
-    assert shown_count(await second.get_data(as_text=True)) == 2
+async def test_each_load_shows_the_next_number(client: QuartClient, settings: Settings) -> None:
+    assert [await shown_count(client), await shown_count(client)] == [1, 2]
     assert stored_count(settings) == 2
 
 
@@ -36,12 +32,11 @@ async def test_page_is_html_and_never_cached(client: QuartClient) -> None:
     assert "/static/style.css" in html
 
 
-async def test_head_does_not_increment(app: Quart, client: QuartClient, settings: Settings) -> None:
+async def test_head_does_not_increment(client: QuartClient, settings: Settings) -> None:
     await client.get("/")
-    head = await client.head("/")
-    assert head.status_code == 200
+    assert (await client.head("/")).status_code == 200
     assert stored_count(settings) == 1
-    assert shown_count(await (await client.get("/")).get_data(as_text=True)) == 2
+    assert await shown_count(client) == 2
 
 
 async def test_stylesheet_is_served(client: QuartClient) -> None:
