@@ -52,12 +52,6 @@ def services(*files: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("file", [DEV, TEST])
-def test_file_is_valid(file: str) -> None:
-    result = compose("config", "--quiet", files=(file,))
-    assert result.returncode == 0, result.stderr
-
-
 @pytest.mark.parametrize("service", ["db", "web", "nginx"])
 def test_dev_services_have_healthchecks(service: str) -> None:
     check = services(DEV)[service].get("healthcheck") or {}

@@ -1,7 +1,6 @@
-"""Zero downtime on a real Docker Swarm: deploy/swarm/stack.yml, deployed by deploy/swarm/swarm.sh
-(`make deploy`) under its own name, secrets and port; the engine is made a single-node swarm for
-the run and left again if it was in none. Each test keeps a steady load of counting requests going
-through nginx, checks every reply and prints its figures (`pytest -s`; deploy/swarm/README.md)."""
+"""Zero downtime on a real single-node Docker Swarm (left again if the engine was in none):
+deploy/swarm/swarm.sh deploys the stack under its own name, secrets and port; each test checks
+every reply of a steady load through nginx and prints its figures (`pytest -s`)."""
 
 from __future__ import annotations
 
@@ -64,8 +63,7 @@ class Stack:
     port: int
 
     def run(self, command: str, *, succeeds: bool = True, **env: str) -> str:
-        """`swarm.sh <command>` for this stack: its output; AssertionError unless it succeeds (or
-        fails, as expected)."""
+        """`swarm.sh <command>` for this stack: its output, once it succeeded (or failed)."""
         env = {**os.environ, "STACK_NAME": self.name, "HTTP_PORT": str(self.port), **env}
         done = subprocess.run(
             [SCRIPT, command], env=env, capture_output=True, text=True, timeout=600
@@ -119,8 +117,8 @@ def engine_state() -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    """A fresh stack on a free port with its own secrets, for this module; removed with its data
-    and the tests' image tags at the end, and the engine left as it was found."""
+    """A fresh stack with its own secrets and port; at the end, removed with its data and the
+    tests' image tags, and the engine left as it was found."""
     in_swarm = engine_state() == "active"
     stack = Stack(f"swarmtest{secrets.token_hex(3)}", free_port())
     try:
@@ -151,8 +149,7 @@ def stack() -> Iterator[Stack]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One request: when it ran (wall clock, as Docker's), its status (0: no whole reply), the
-    number in a 200 and nginx's request ID."""
+    """One request: when it ran (wall clock, as Docker's), status (0: no whole reply), number."""
 
     started: float
     ended: float
