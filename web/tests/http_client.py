@@ -1,15 +1,16 @@
-"""The tests' HTTP client: one request on a fresh connection, read in full and timed; polling for
-a status; and bursts of POSTs from a thread pool."""
+"""The tests' HTTP client: one request on a fresh connection, polling for a status, and a bounded
+load that keeps every reply, so the 200s can be compared with the stored count exactly."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import io
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -81,48 +82,100 @@ def wait_for_status(base: str, path: str, status: int, within: float, method: st
     )  # fmt: skip
 
 
-class Burst:
-    """`threads` clients POSTing /api/counter back to back until `stop()`; every reply kept."""
+async def read_reply(reader: asyncio.StreamReader, started: float) -> Reply:
+    """One whole HTTP/1.1 response (Content-Length or chunked) from `reader`."""
+    status_line, _, fields = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+    headers = http.client.parse_headers(io.BytesIO(fields))
+    body = b""
+    if "chunked" in headers.get("Transfer-Encoding", ""):
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readline()
+    else:
+        body = await reader.readexactly(int(headers.get("Content-Length", "0")))
+    return Reply(int(status_line.split()[1]), headers, body, time.monotonic() - started)
 
-    def __init__(self, base: str, threads: int, max_requests: int = 5000) -> None:
+
+class Load:
+    """`connections` clients sending `method path` back to back, at most `budget` requests in all,
+    over kept-alive connections (or one per request); a reply slower than `timeout` is an error.
+    Unlike wrk it never abandons a request: stop() waits for the answer to each one sent."""
+
+    def __init__(
+        self, base: str, connections: int, budget: int, method: str = "GET", path: str = "/",
+        *, keepalive: bool = True, timeout: float = 15.0,
+    ) -> None:  # fmt: skip
+        url = urlsplit(base)
+        self._address = (url.hostname or "127.0.0.1", url.port or 80)
+        close = "" if keepalive else "Connection: close\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 0\r\n{close}\r\n"
+        self._request, self._keepalive = head.encode(), keepalive
+        self._budget, self._timeout = budget, timeout
+        self._stopping = threading.Event()
         self.replies: list[Reply] = []
-        self.errors: list[OSError] = []
-        self._base, self._budget = base, max_requests
-        self._stopping, self._lock = threading.Event(), threading.Lock()
-        self._pool = ThreadPoolExecutor(threads)
-        self._clients = [self._pool.submit(self._client) for _ in range(threads)]
+        self.errors: Counter[str] = Counter()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._run(connections),))
+        self._thread.start()
 
-    def _client(self) -> None:
-        while not self._stopping.is_set():
-            with self._lock:
-                if self._budget == 0:
-                    return
-                self._budget -= 1
+    async def _run(self, connections: int) -> None:
+        await asyncio.gather(*(self._client() for _ in range(connections)))
+
+    async def _client(self) -> None:
+        writer: asyncio.StreamWriter | None = None
+        while not self._stopping.is_set() and self._budget > 0:
+            self._budget -= 1  # one event loop: no lock needed
+            started, close = time.monotonic(), not self._keepalive
             try:
-                reply = fetch(self._base, "/api/counter", "POST")
-            except OSError as err:
-                with self._lock:
-                    self.errors.append(err)
-                time.sleep(0.01)
-                continue
-            with self._lock:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(*self._address)
+                writer.write(self._request)
+                reply = await asyncio.wait_for(read_reply(reader, started), self._timeout)
                 self.replies.append(reply)
-
-    def wait_for_replies(self, at_least: int) -> None:
-        """Let the burst get going."""
-        poll_until(lambda: len(self.replies) >= at_least, 10, "the burst", interval=0.01)
-
-    def stop(self) -> None:
-        """Let each client finish its current request, then end."""
-        self._stopping.set()
-        for client in self._clients:
-            client.result(timeout=60)
-        self._pool.shutdown()
+                close = close or "close" in reply.headers.get("Connection", "").lower()
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as err:
+                self.errors[type(err).__name__] += 1
+                close = True
+                await asyncio.sleep(0.01)
+            if close and writer is not None:
+                writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
 
     def statuses(self) -> Counter[int]:
         """How many replies had each status."""
         return Counter(reply.status for reply in self.replies)
 
     def counted(self) -> list[int]:
-        """The counter values handed out in 200 replies."""
+        """The counter values handed out in 200 replies (POST /api/counter)."""
         return [reply.count for reply in self.replies if reply.status == 200]
+
+    def wait_for(self, answers: int, within: float = 20.0) -> None:
+        """Return once `answers` replies came back; TimeoutError after `within` s."""
+
+        def enough() -> bool:
+            done = len(self.replies) >= answers
+            assert done or self._thread.is_alive(), "the load ended early"
+            return done
+
+        poll_until(enough, within, f"{answers} answers", interval=0.01)
+
+    def stop(self, within: float = 30.0) -> None:
+        """Send nothing more, and wait until every request sent has its answer (or error)."""
+        self._stopping.set()
+        self._thread.join(within)
+        assert not self._thread.is_alive(), "a request was still unanswered"
+
+    def finish(self, within: float = 60.0) -> None:
+        """Wait until the whole budget is spent."""
+        self._thread.join(within)
+        self.stop()
+
+    def assert_stored_once(self, stored: int, maybe: set[int]) -> None:
+        """Each 200's value is distinct and in the `stored` count (from 0) once; statuses in
+        `maybe` may have counted; no others."""
+        statuses, counted = self.statuses(), self.counted()
+        assert set(statuses) <= {200, *maybe}, statuses
+        assert len(set(counted)) == len(counted), "a value was handed out twice"
+        assert max(counted, default=0) <= stored
+        assert len(counted) <= stored <= len(counted) + sum(statuses[s] for s in maybe), statuses

@@ -1,9 +1,6 @@
-"""A server process killed with SIGKILL (an OOM kill, say) must end with a failure status.
-
-Then the supervisor (Docker's `restart:`, Swarm, Kubernetes) starts it again. Hypercorn's worker
-pool hid such a death: its master stopped the other workers and exited 0, so `on-failure` never
-fired. The app now runs as one Hypercorn process, its status the status of the death.
-"""
+"""The server process ends: SIGTERM drains in-flight requests and exits 0; SIGKILL (an OOM kill)
+ends the server with a failure status, so its supervisor (`restart:`, Swarm, Kubernetes) restarts
+it. Hypercorn's worker pool hid such a death: its master exited 0."""
 
 from __future__ import annotations
 
@@ -11,20 +8,48 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from counter.config import Settings
+from harness.mariadb import MariaDB
 from harness.provision import stored_count
 from harness.servers import Server, app_env, run_hypercorn, run_server
 from harness.tools import free_port
-from http_client import fetch
+from http_client import Load, fetch
 
 pytestmark = pytest.mark.processes
 
-EXIT_WITHIN = 15
+GRACEFUL_TIMEOUT = 10  # hypercorn_conf.py's graceful_timeout
+
+
+def test_sigterm_mid_load_finishes_in_flight_requests(
+    private_server: MariaDB, private_settings: Settings
+) -> None:
+    with run_hypercorn(private_settings) as web:
+        aborted = private_server.status("Aborted_clients")
+        load = Load(web.url, 16, 5000, "POST", "/api/counter", keepalive=False)
+        try:
+            load.wait_for(200)
+            web.process.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            code = web.process.wait(timeout=GRACEFUL_TIMEOUT + 5)
+            took = time.monotonic() - sent
+        finally:
+            load.stop()
+        output = web.log()
+    print(f"{load.statuses()}, {load.errors}; exit in {took:.2f} s")
+    assert code == 0, output
+    assert took < GRACEFUL_TIMEOUT + 1
+    # Requests being served finish with 200. The exception is Hypercorn's own race (0.18,
+    # asyncio/run.py): a connection accepted just as the listener closes is cancelled with a 500,
+    # after or before its batch was committed. Seen ~1 run in 8.
+    load.assert_stored_once(stored_count(private_settings), maybe={500})
+    # The pools were disposed: every connection said goodbye instead of being cut.
+    assert private_server.status("Aborted_clients") - aborted <= load.statuses()[500]
 
 
 def serving_process(server: Server) -> psutil.Process:
@@ -36,37 +61,21 @@ def serving_process(server: Server) -> psutil.Process:
     return next(iter(children), top)
 
 
-def kill_and_wait(server: Server, victim: psutil.Process) -> int:
-    """SIGKILL `victim` and return the server's exit status (AssertionError if it lives on)."""
-    victim.send_signal(signal.SIGKILL)
-    try:
-        return server.process.wait(timeout=EXIT_WITHIN)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"still running {EXIT_WITHIN} s after the kill") from None
-
-
-def test_a_killed_server_process_ends_the_server_with_a_failure(settings: Settings) -> None:
-    with run_hypercorn(settings) as web:
-        before = stored_count(settings)
-        assert fetch(web.url, "/").status == 200
-        assert stored_count(settings) == before + 1
-        code = kill_and_wait(web, serving_process(web))
-    print(f"exit status after SIGKILL: {code}")
-    assert code != 0, web.log()
-
-
-def test_start_sh_draining_exits_with_a_failure_when_its_server_is_killed(
-    settings: Settings,
+@pytest.mark.parametrize("start_sh", [False, True])
+def test_a_killed_server_process_ends_the_server_with_a_failure(
+    settings: Settings, start_sh: bool
 ) -> None:
     # start.sh runs Hypercorn as its child when WEB_DRAIN_SECONDS > 0; `python` and `alembic`
     # come from this interpreter's folder, as in the image.
-    port = free_port()
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    port, path = free_port(), f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     env = app_env(settings, port, WEB_DRAIN_SECONDS="1", PATH=path)
-    with run_server(["sh", "start.sh"], port, env) as web:
+    with run_server(["sh", "start.sh"], port, env) if start_sh else run_hypercorn(settings) as web:
         assert fetch(web.url, "/").status == 200
-        hypercorn = serving_process(web)
-        assert hypercorn.pid != web.process.pid, "Hypercorn runs as start.sh's child"
-        code = kill_and_wait(web, hypercorn)
-    print(f"start.sh's exit status after SIGKILL of Hypercorn: {code}")
-    assert code != 0, web.log()
+        victim = serving_process(web)
+        assert victim.pid != web.process.pid or not start_sh, "Hypercorn runs as start.sh's child"
+        victim.send_signal(signal.SIGKILL)
+        try:
+            code = web.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("still running 15 s after the kill") from None
+        assert code != 0, web.log()
