@@ -1,14 +1,17 @@
 """The start command (start.sh): it waits for a late database, then migrates and serves; a database
-that never comes or refuses us ends start-up with one line; the app's account is unprivileged."""
+that never comes or refuses us ends start-up with one line; replicas migrate one at a time; the
+app's account is unprivileged."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import re
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pymysql
@@ -18,7 +21,7 @@ from mirakuru import SimpleExecutor
 from counter.config import Settings
 from harness.mariadb import MariaDB
 from harness.poll import poll_until
-from harness.provision import WEB_DIR, new_database
+from harness.provision import WEB_DIR, new_database, root_connection, throwaway_database
 from harness.servers import app_env
 from harness.tools import free_port
 from http_client import fetch, wait_for_status
@@ -26,25 +29,12 @@ from http_client import fetch, wait_for_status
 pytestmark = pytest.mark.processes
 
 START = ["sh", "start.sh"]
+BIN = Path(sys.executable).parent
 
 
-def start_env(settings: Settings, port: int, startup_timeout: float) -> dict[str, str]:
+def start_env(settings: Settings, port: int) -> dict[str, str]:
     """The container's environment on the host: exactly `settings`, the venv's tools on PATH."""
-    settings = dataclasses.replace(settings, db_startup_timeout=startup_timeout)
-    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
-    return {**os.environ, **app_env(settings, port), "PATH": path}
-
-
-def failed_start(settings: Settings, startup_timeout: float = 20) -> tuple[str, float]:
-    """Run start.sh, expecting a failure without a traceback; its stderr lines and duration."""
-    started = time.monotonic()
-    result = subprocess.run(
-        START, cwd=WEB_DIR, env=start_env(settings, free_port(), startup_timeout),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode != 0, result
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.stderr.strip(), time.monotonic() - started
+    return {**os.environ, **app_env(settings, port), "PATH": f"{BIN}:{os.environ['PATH']}"}
 
 
 def test_start_waits_for_a_late_database_then_migrates_and_serves(
@@ -56,7 +46,7 @@ def test_start_waits_for_a_late_database_then_migrates_and_serves(
     settings = new_database(on_private)  # account and empty database, as on the image's first
     private_server.stop()  # boot; then the server is "still initialising"
     port, log = free_port(), tmp_path / "start.log"
-    env = start_env(settings, port, startup_timeout=30)
+    env = start_env(dataclasses.replace(settings, db_startup_timeout=30), port)
     with (
         log.open("w") as out,
         SimpleExecutor(START, cwd=str(WEB_DIR), envvars=env, stdout=out, stderr=subprocess.STDOUT),
@@ -71,36 +61,47 @@ def test_start_waits_for_a_late_database_then_migrates_and_serves(
     assert "Traceback" not in output, output
 
 
-def test_a_database_that_never_comes_ends_start_up_in_one_line(settings: Settings) -> None:
-    port = free_port()  # nothing listens, and nothing ever will
-    nowhere = dataclasses.replace(settings, db_host="127.0.0.1", db_port=port)
-    lines, took = failed_start(nowhere, startup_timeout=3)
-    assert took < 15
-    assert lines.splitlines()[-1] == (
-        f"counter: database at 127.0.0.1:{port} did not answer within 3 s (DB_STARTUP_TIMEOUT): "
-        "Can't connect to MySQL server on '127.0.0.1' (2003): Connection refused"
-    ), lines
-    assert sum("retrying in" in line for line in lines.splitlines()) >= 2, "retries are logged"
+FAILED_STARTS = {  # a change to the settings, and start.sh's last line of stderr
+    "no database": (
+        {"db_host": "127.0.0.1", "db_port": 1, "db_startup_timeout": 3},  # 1: nothing listens
+        r"counter: database at 127\.0\.0\.1:1 did not answer within 3 s \(DB_STARTUP_TIMEOUT\): "
+        r"Can't connect to MySQL server on '127\.0\.0\.1' \(2003\): Connection refused",
+    ),
+    "wrong password": (
+        {"db_password": "not-the-password"},
+        r"counter: database at {db_host}:{db_port} refused us: Access denied for user "
+        r"'{db_username}'@'[^']+' \(using password: YES\) \(1045\)",
+    ),
+    "unknown host": (
+        {"db_host": "db.invalid"},
+        r"counter: database at db\.invalid:{db_port} refused us: Can't connect to MySQL server on "
+        r"'db\.invalid' \(2003\): Name or service not known",
+    ),
+    "debug in production": (
+        {"environment": "production", "secret_key": "a-long-enough-random-secret", "debug": True},
+        r"counter: configuration error: QUART_DEBUG is on, .*",
+    ),
+}
 
 
-def test_a_wrong_password_ends_start_up_at_once_in_one_line(settings: Settings) -> None:
-    wrong = dataclasses.replace(settings, db_password="not-the-password")
-    lines, took = failed_start(wrong)
-    assert took < 10, "no retries for a wrong password"
-    assert re.fullmatch(
-        rf"counter: database at {wrong.db_host}:{wrong.db_port} refused us: Access denied for "
-        rf"user '{wrong.db_username}'@'[^']+' \(using password: YES\) \(1045\)",
-        lines,
-    ), lines
-
-
-def test_an_unknown_host_ends_start_up_at_once_in_one_line(settings: Settings) -> None:
-    lines, took = failed_start(dataclasses.replace(settings, db_host="db.invalid"))
-    assert took < 10
-    assert lines == (
-        f"counter: database at db.invalid:{settings.db_port} refused us: Can't connect to MySQL "
-        "server on 'db.invalid' (2003): Name or service not known"
-    )
+@pytest.mark.parametrize("case", FAILED_STARTS)
+def test_a_failed_start_ends_in_one_line(settings: Settings, case: str) -> None:
+    change, last_line = FAILED_STARTS[case]
+    failed = dataclasses.replace(settings, **{"db_startup_timeout": 20, **change})
+    started = time.monotonic()
+    result = subprocess.run(START, cwd=WEB_DIR, env=start_env(failed, free_port()),
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    took = time.monotonic() - started
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr, result.stderr
+    *retries, last = result.stderr.strip().splitlines()
+    assert re.fullmatch(last_line.format(**dataclasses.asdict(failed)), last), result.stderr
+    if case == "no database":  # retried with logged, growing waits until DB_STARTUP_TIMEOUT
+        assert sum("retrying in" in line for line in retries) >= 2, result.stderr
+        assert took < 15
+    else:  # a refusal: at once, nothing else printed
+        assert retries == [], result.stderr
+        assert took < 10
 
 
 def test_the_app_account_holds_no_global_privileges(settings: Settings) -> None:
@@ -120,8 +121,43 @@ def test_the_app_account_holds_no_global_privileges(settings: Settings) -> None:
     assert any(f"`{settings.database_name}`" in grant for grant in grants), grants
 
 
-def test_production_refuses_debug_in_one_line(settings: Settings) -> None:
-    secret = "a-long-enough-random-production-secret"
-    production = dataclasses.replace(settings, environment="production", secret_key=secret)
-    lines, _ = failed_start(dataclasses.replace(production, debug=True))
-    assert lines.startswith("counter: configuration error: QUART_DEBUG is on"), lines
+def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
+    server_settings: Settings,
+) -> None:
+    # migrations/env.py runs Alembic on import, so its lock name is parsed, not imported.
+    env_py = (WEB_DIR / "migrations" / "env.py").read_text()
+    lock = ast.literal_eval(re.search(r"^MIGRATION_LOCK_NAME = (.+)$", env_py, re.M)[1])
+    with (
+        throwaway_database(server_settings) as settings,
+        closing(root_connection(settings)) as holder,
+        holder.cursor() as cur,
+    ):
+        cur.execute(f"USE `{settings.database_name}`")
+        cur.execute(f"SELECT GET_LOCK({lock}, 0)")  # held here, so all three upgrades must queue
+        env = {**os.environ, **settings.to_env()}
+        out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        upgrade = [str(BIN / "alembic"), "upgrade", "head"]
+        runs = [subprocess.Popen(upgrade, cwd=WEB_DIR, env=env, **out) for _ in range(3)]
+
+        def waiting() -> bool:
+            cur.execute("SELECT COUNT(*) FROM information_schema.processlist "
+                        "WHERE db = DATABASE() AND state = 'User lock'")  # fmt: skip
+            return bool(cur.fetchone() == (3,))
+
+        try:
+            poll_until(waiting, 15, "3 upgrades in GET_LOCK")
+            assert all(run.poll() is None for run in runs)
+            cur.execute(f"SELECT RELEASE_LOCK({lock})")
+            outputs = [run.communicate(timeout=30)[0] for run in runs]
+        finally:
+            for run in runs:
+                run.kill()
+                run.wait()
+        assert [run.returncode for run in runs] == [0] * 3, outputs
+        revisions = len(list((WEB_DIR / "migrations" / "versions").glob("*.py")))
+        applied = [out.count("Running upgrade ") for out in outputs]
+        assert sorted(applied) == [0, 0, revisions], outputs
+        cur.execute("SELECT COUNT(*) FROM alembic_version")
+        assert cur.fetchone() == (1,)
+        cur.execute("SELECT id, count FROM counter")
+        assert cur.fetchall() == ((1, 0),)
