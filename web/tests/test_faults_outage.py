@@ -139,14 +139,12 @@ def test_database_restart_mid_load_loses_and_doubles_no_200(
         private_server.stop() if how == "stop" else private_server.kill()
         time.sleep(0.5)
         private_server.start()
-        restarted = time.monotonic()
         wait_for_status(web.url, "/readyz", 200, within=5)
-        recovered = time.monotonic() - restarted
         before = load.statuses()[200]
         poll_until(lambda: load.statuses()[200] > before + 50, 5, "increments after the restart")
     finally:
         load.stop()
-    print(f"{how}: {load.statuses()}; ready {recovered:.2f} s after restart")
+    print(f"{how}: {load.statuses()}")
     assert web.process.poll() is None
     assert "Traceback" not in web.log(), web.log()
     assert load.errors == {}, "no connection failed or hung"
@@ -159,14 +157,14 @@ def test_connections_closed_by_wait_timeout_are_replaced_unseen(
 ) -> None:
     private_server.execute("SET GLOBAL wait_timeout = 2")  # before the app's first connection
 
-    def app_connections() -> int:
+    def app_connections() -> object:
         query = "SELECT COUNT(*) FROM information_schema.processlist WHERE user = %s"
-        return int(str(private_server.execute(query, (private_settings.db_username,))[0][0]))
+        return private_server.execute(query, (private_settings.db_username,))[0][0]
 
     for _ in range(5):
         assert fetch(web.url, "/api/counter").status == 200
         assert fetch(web.url, "/api/counter", "POST").status == 200
-    assert app_connections() > 0
+    assert app_connections() != 0
     poll_until(lambda: app_connections() == 0, 10, "the server closing idle connections")
     replies = [fetch(web.url, path) for path in ("/api/counter", "/api/counter", "/", "/")]
     assert [r.status for r in replies] == [200] * len(replies), web.log()

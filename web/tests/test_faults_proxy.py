@@ -1,10 +1,7 @@
 """Production-sized nginx in front of two real Hypercorn processes: GET / counts, so nginx must
-never send it twice; it serves 1,000 clients at once and refuses HTTP/0.9.
-
-Every response is counted and compared with the stored count: a 200 is stored once, a 502 at most
-once, so the stored increase lies between the 200s and the 200s plus the failures. More means
-nginx sent a request twice (its access log then shows `upstream_status=502, 200`).
-"""
+never send it twice; it serves 1,000 clients at once and refuses HTTP/0.9. Every reply is counted:
+a 200 is stored once, a 502 at most once; more means nginx resent a request (`upstream_status=502,
+200` in its access log)."""
 
 from __future__ import annotations
 
