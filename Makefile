@@ -23,7 +23,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" .venv/bin/pip-compile --quiet 
 	--strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe
 
 .PHONY: help up down logs reload scale migrate revision shell mysql test \
-	venv local-db local-db-stop local-migrate local-revision local-run local-test \
+	venv local-db local-db-stop local-migrate local-revision local-run local-test deploy-test \
 	lint format lock bench cert secrets deploy deploy-status deploy-down
 
 help: ## List the targets
@@ -115,9 +115,12 @@ local-run: local-db ## Check, migrate and serve the app (web/start.sh) on http:/
 	@echo "Serving on http://$(LOCAL_BIND) (Ctrl-C stops)"
 	WEB_BIND=$(LOCAL_BIND) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" web/start.sh
 
-local-test: local-db ## Run pytest on the host against the host database
+local-test: local-db ## Run pytest on the host against the host database (all but deploy-test's)
 	@echo "Running the tests (throwaway <DATABASE_NAME>_<random>_test database, dropped at the end)"
-	cd web && .venv/bin/pytest
+	cd web && .venv/bin/pytest -m "not docker"
+
+deploy-test: local-db ## Tests that drive Docker: compose files, the k8s pod, a Swarm rolling update
+	cd web && .venv/bin/pytest -m docker
 
 # --- Quality, dependencies, benchmark ----------------------------------------------------------
 
