@@ -117,7 +117,8 @@ local-run: local-db ## Check, migrate and serve the app (web/start.sh) on http:/
 
 local-test: local-db ## Run pytest on the host against the host database (all but deploy-test's)
 	@echo "Running the tests (throwaway <DATABASE_NAME>_<random>_test database, dropped at the end)"
-	cd web && .venv/bin/pytest -m "not docker"
+	@# Four files at a time (pytest-xdist): most tests wait on the servers they start.
+	cd web && .venv/bin/pytest -m "not docker" -n 4 --dist loadfile
 
 deploy-test: local-db ## Tests that drive Docker: compose files, the k8s pod, a Swarm rolling update
 	cd web && .venv/bin/pytest -m docker

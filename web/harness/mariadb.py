@@ -126,8 +126,9 @@ class MariaDB:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def _command(self, tool: str, *args: str) -> list[str]:
+        # Its own tmpdir: servers set up side by side (pytest -n) share none of their temp files.
         return [find_tool(tool), "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
-                *args]  # fmt: skip
+                f"--tmpdir={self.home}", *args]  # fmt: skip
 
 
 def _user() -> str:
