@@ -88,6 +88,11 @@ def check_safe(name: str) -> None:
         raise UnsafeDatabaseError(f"refusing to touch {name!r}: its name must end in _test")
 
 
+def on_local_port(settings: Settings, port: int) -> Settings:
+    """`settings` pointed at the server on 127.0.0.1:`port` (a private one, usually)."""
+    return dataclasses.replace(settings, db_host="127.0.0.1", db_port=port)
+
+
 def new_database(settings: Settings, name: str | None = None) -> Settings:
     """Create a `_test` database (by default a name no parallel run picks) and the app's account
     with rights on it (a server the project did not set up may lack it); its settings."""

@@ -22,6 +22,7 @@ from harness.provision import (
     RootAccessError,
     migrate,
     new_database,
+    on_local_port,
     root_connection,
     root_over_tcp_statements,
     run_statements,
@@ -30,8 +31,11 @@ from harness.provision import (
 from harness.tools import free_port
 
 # Small: each test copies the data directory and starts a server of its own.
-PRIVATE_OPTIONS = ["--skip-name-resolve", "--innodb-buffer-pool-size=16M"]
-PRIVATE_OPTIONS += ["--innodb-log-file-size=8M"]
+PRIVATE_OPTIONS = [
+    "--skip-name-resolve",
+    "--innodb-buffer-pool-size=16M",
+    "--innodb-log-file-size=8M",
+]
 PRIVATE_DATABASE = "counter_private_test"
 
 
@@ -92,8 +96,7 @@ def private_datadir(
     try:
         password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
         run_statements(server.root(), root_over_tcp_statements(password))
-        on_server = dataclasses.replace(server_settings, db_host="127.0.0.1", db_port=server.port)
-        migrate(new_database(on_server, PRIVATE_DATABASE))
+        migrate(new_database(on_local_port(server_settings, server.port), PRIVATE_DATABASE))
     finally:
         server.stop()
     return server.datadir
@@ -111,7 +114,5 @@ def private_server(private_datadir: Path, tmp_path: Path) -> Iterator[MariaDB]:
 @pytest.fixture
 def private_settings(server_settings: Settings, private_server: MariaDB) -> Settings:
     """Settings for the migrated database on `private_server`."""
-    return dataclasses.replace(
-        server_settings, db_host="127.0.0.1", db_port=private_server.port,
-        database_name=PRIVATE_DATABASE,
-    )  # fmt: skip
+    on_private = on_local_port(server_settings, private_server.port)
+    return dataclasses.replace(on_private, database_name=PRIVATE_DATABASE)

@@ -21,7 +21,13 @@ from mirakuru import SimpleExecutor
 from counter.config import Settings
 from harness.mariadb import MariaDB
 from harness.poll import poll_until
-from harness.provision import WEB_DIR, new_database, root_connection, throwaway_database
+from harness.provision import (
+    WEB_DIR,
+    new_database,
+    on_local_port,
+    root_connection,
+    throwaway_database,
+)
 from harness.servers import app_env
 from harness.tools import free_port
 from http_client import fetch, wait_for_status
@@ -40,11 +46,10 @@ def start_env(settings: Settings, port: int) -> dict[str, str]:
 def test_start_waits_for_a_late_database_then_migrates_and_serves(
     server_settings: Settings, private_server: MariaDB, tmp_path: Path
 ) -> None:
-    on_private = dataclasses.replace(
-        server_settings, db_host="127.0.0.1", db_port=private_server.port
-    )
-    settings = new_database(on_private)  # account and empty database, as on the image's first
-    private_server.stop()  # boot; then the server is "still initialising"
+    # An account and an empty database, as on the image's first boot; then the server is "still
+    # initialising".
+    settings = new_database(on_local_port(server_settings, private_server.port))
+    private_server.stop()
     port, log = free_port(), tmp_path / "start.log"
     env = start_env(dataclasses.replace(settings, db_startup_timeout=30), port)
     with (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -17,7 +16,7 @@ from dotenv import dotenv_values
 
 from counter.config import Settings
 from harness.mariadb import MariaDB
-from harness.provision import WEB_DIR, root_connection
+from harness.provision import WEB_DIR, on_local_port, root_connection
 from harness.tools import free_port
 
 pytestmark = pytest.mark.processes
@@ -46,7 +45,7 @@ def localdb(command: str, local_dir: Path, port: int) -> subprocess.CompletedPro
 
 
 def root_logs_in(settings: Settings, port: int) -> None:
-    root_connection(dataclasses.replace(settings, db_host="127.0.0.1", db_port=port)).close()
+    root_connection(on_local_port(settings, port)).close()
 
 
 def test_refused_root_starts_the_private_server_on_a_free_port(
