@@ -97,20 +97,21 @@ async def read_reply(reader: asyncio.StreamReader, started: float) -> Reply:
 
 
 class Load:
-    """`connections` clients sending `method path` back to back, at most `budget` requests in all,
-    over kept-alive connections (or one per request); a reply slower than `timeout` is an error.
+    """`connections` clients sending `method path` back to back (or `pause` s apart), at most
+    `budget` requests in all, over kept-alive connections (or one per request); a reply slower
+    than `timeout` is an error.
     Unlike wrk it never abandons a request: stop() waits for the answer to each one sent."""
 
     def __init__(
         self, base: str, connections: int, budget: int, method: str = "GET", path: str = "/",
-        *, keepalive: bool = True, timeout: float = 15.0,
+        *, keepalive: bool = True, timeout: float = 15.0, pause: float = 0.0,
     ) -> None:  # fmt: skip
         url = urlsplit(base)
         self._address = (url.hostname or "127.0.0.1", url.port or 80)
         close = "" if keepalive else "Connection: close\r\n"
         head = f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 0\r\n{close}\r\n"
         self._request, self._keepalive = head.encode(), keepalive
-        self._budget, self._timeout = budget, timeout
+        self._budget, self._timeout, self._pause = budget, timeout, pause
         self._stopping = threading.Event()
         self.replies: list[Reply] = []
         self.errors: Counter[str] = Counter()
@@ -132,6 +133,7 @@ class Load:
                 reply = await asyncio.wait_for(read_reply(reader, started), self._timeout)
                 self.replies.append(reply)
                 close = close or "close" in reply.headers.get("Connection", "").lower()
+                await asyncio.sleep(self._pause)
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as err:
                 self.errors[type(err).__name__] += 1
                 close = True
