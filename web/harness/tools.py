@@ -1,10 +1,11 @@
-"""Finding the programs the harness runs, and free loopback ports for them."""
+"""Finding the programs the harness runs (and a Docker engine), and free loopback ports for them."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import subprocess
 from typing import NoReturn
 
 
@@ -33,6 +34,15 @@ def require_tool(name: str) -> str:
         return find_tool(name)
     except MissingToolError as err:
         skip_unless_ci(str(err))
+
+
+def require_docker_engine() -> str:
+    """The docker CLI, once its engine answers: skip when none does, but fail under CI=true."""
+    docker = require_tool("docker")
+    info = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=60)
+    if info.returncode != 0:
+        skip_unless_ci(f"no Docker engine answers: {info.stderr.strip()}")
+    return docker
 
 
 def skip_unless_ci(reason: str) -> NoReturn:

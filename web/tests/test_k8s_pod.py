@@ -15,7 +15,7 @@ import pytest
 from counter.config import Settings
 from harness.poll import poll_until
 from harness.provision import WEB_DIR, stored_count, throwaway_database
-from harness.tools import free_port, require_tool
+from harness.tools import free_port, require_docker_engine
 from http_client import fetch
 from kustomization import KUSTOMIZATIONS, one, render
 
@@ -29,9 +29,7 @@ SECRET_VALUES = {"secret-key": "k8s-test-secret-key-" + os.urandom(16).hex()}
 @pytest.fixture(scope="module")
 def docker() -> str:
     """The docker CLI, once the runtime image of the working tree is built."""
-    docker = require_tool("docker")
-    if subprocess.run([docker, "info"], capture_output=True, timeout=60).returncode != 0:
-        pytest.skip("the Docker engine is not running (.ci/run says so when it cannot start it)")
+    docker = require_docker_engine()
     build = [docker, "build", "-q", "--target", "runtime", "-t", IMAGE, str(WEB_DIR)]
     subprocess.run(build, check=True, capture_output=True, timeout=900)
     return docker

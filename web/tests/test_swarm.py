@@ -21,7 +21,7 @@ import pytest
 
 from counter.config import REPO_DIR
 from harness.poll import poll_until
-from harness.tools import free_port, require_tool
+from harness.tools import free_port, require_docker_engine, require_tool
 
 pytestmark = pytest.mark.docker
 
@@ -104,21 +104,15 @@ class Stack:
 
 
 def engine_state() -> str:
-    """The engine's swarm state (inactive, active...); skip when no engine answers (CI: fail)."""
-    info = [require_tool("docker"), "info", "--format", "{{.Swarm.LocalNodeState}}"]
-    result = subprocess.run(info, capture_output=True, text=True, timeout=30)
-    if result.returncode != 0:
-        message = f"no Docker engine answers: {result.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}, and CI=true requires it")
-        pytest.skip(message)
-    return result.stdout.strip()
+    """The engine's swarm state: inactive, active..."""
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """A fresh stack with its own secrets and port; at the end, removed with its data and the
     tests' image tags, and the engine left as it was found."""
+    require_docker_engine()
     in_swarm = engine_state() == "active"
     stack = Stack(f"swarmtest{secrets.token_hex(3)}", free_port())
     try:
