@@ -17,12 +17,12 @@ from pathlib import Path
 import mirakuru
 from mirakuru.exceptions import ProcessFinishedWithError
 
-from counter.config import Settings
+from counter.config import REPO_DIR, Settings
 from harness.provision import WEB_DIR
 from harness.tools import find_tool, free_port
 
 # NGINX_TEMPLATES: where the test container mounts the repository's nginx/templates.
-TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or WEB_DIR.parent / "nginx" / "templates")
+TEMPLATES = Path(os.environ.get("NGINX_TEMPLATES") or REPO_DIR / "nginx" / "templates")
 TEMPLATE = TEMPLATES / "default.conf.template"
 MAIN_CONFIG = TEMPLATES.parent / "nginx.conf"
 HYPERCORN = [sys.executable, "-m", "hypercorn", "--config", "file:hypercorn_conf.py"]

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from counter.config import REPO_DIR
+
 # K8S_MANIFESTS: where a copy is mounted when the tests run without the repository around web/.
-K8S_DIR = Path(
-    os.environ.get("K8S_MANIFESTS") or Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-)
+K8S_DIR = Path(os.environ.get("K8S_MANIFESTS") or REPO_DIR / "deploy" / "k8s")
 KUSTOMIZATIONS = {"base": K8S_DIR / "base", "local": K8S_DIR / "overlays" / "local"}
 Resource = dict[str, Any]
 

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
-from harness.provision import WEB_DIR
+from counter.config import REPO_DIR
 from harness.tools import require_tool, skip_unless_ci
 
 pytestmark = pytest.mark.docker
 
-REPO_DIR = WEB_DIR.parent
 DEV, TEST, TLS = "docker-compose.yml", "docker-compose.test.yml", "docker-compose.tls.yml"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from counter.config import REPO_DIR
 from harness.poll import poll_until
 from harness.servers import TEMPLATES
 
@@ -72,10 +73,9 @@ def state(tmp_path: Path) -> Iterator[Path]:
 def test_script_is_executable_in_the_repository() -> None:
     # The image's entrypoint skips a script without the x bit; a bind mount keeps the file's mode.
     assert os.access(SCRIPT, os.X_OK)
-    repo = TEMPLATES.parents[1]
-    if (repo / ".git").exists():
-        git = ["git", "ls-files", "--stage", str(SCRIPT)]
-        staged = subprocess.run(git, cwd=repo, capture_output=True, text=True, check=True).stdout
+    if (REPO_DIR / ".git").exists():
+        git = ["git", "-C", str(REPO_DIR), "ls-files", "--stage", str(SCRIPT)]
+        staged = subprocess.run(git, capture_output=True, text=True, check=True).stdout
         assert not staged or staged.startswith("100755"), staged
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from counter.config import Settings
+from counter.config import REPO_DIR, Settings
 from harness.provision import WEB_DIR, throwaway_database
 from harness.tools import require_tool, skip_unless_ci
 
 pytestmark = pytest.mark.processes
 
-ROOT = WEB_DIR.parent
 SECTION = "## Adding a table, end to end"
 # `<!-- walkthrough: <file> imports|append|create -->` or `<!-- walkthrough: run -->`, then a
 # fenced block indented as its list item is.
@@ -36,7 +35,7 @@ LEFT_OUT = shutil.ignore_patterns(
 
 def walkthrough() -> list[tuple[str, str]]:
     """The section's marked blocks in order, as (how, code) with the list indent removed."""
-    text = (ROOT / "README.md").read_text()
+    text = (REPO_DIR / "README.md").read_text()
     section = text[text.index(SECTION) :].split("\n## ", 1)[0]
     return [
         (match["how"], re.sub(f"(?m)^{match['indent']}", "", match["code"]))
@@ -85,11 +84,11 @@ def edit(copy: Path, how: str, code: str) -> None:
 def copy(tmp_path: Path) -> Path:
     """web/ and the Makefile copied, the venv linked; skipped where only web/ exists (the test
     image), failed so under CI=true."""
-    if not (ROOT / "README.md").exists() or not (WEB_DIR / ".venv").is_dir():
+    if not (REPO_DIR / "README.md").exists() or not (WEB_DIR / ".venv").is_dir():
         skip_unless_ci("README.md and web/.venv are not here (only web/ is, as in the test image)")
     require_tool("make")
     shutil.copytree(WEB_DIR, tmp_path / "web", ignore=LEFT_OUT)
-    shutil.copy2(ROOT / "Makefile", tmp_path)
+    shutil.copy2(REPO_DIR / "Makefile", tmp_path)
     (tmp_path / "web" / ".venv").symlink_to(WEB_DIR / ".venv")
     return tmp_path
 

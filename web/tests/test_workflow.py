@@ -13,10 +13,10 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
+from counter.config import REPO_DIR
 from harness.tools import require_tool, skip_unless_ci
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+WORKFLOW = REPO_DIR / ".github" / "workflows" / "ci.yml"
 # Each ecosystem, and a file Dependabot must find in its directory.
 MANIFESTS = {"pip": "requirements.in", "docker": "Dockerfile"}
 MANIFESTS |= {"docker-compose": "docker-compose.yml", "github-actions": ".github/workflows/ci.yml"}
@@ -25,8 +25,8 @@ MANIFESTS |= {"docker-compose": "docker-compose.yml", "github-actions": ".github
 @pytest.fixture(scope="module", autouse=True)
 def repository() -> None:
     """Skip where only web/ is present (the test image's build context); fail so under CI=true."""
-    if not WORKFLOW.exists() or not (ROOT / ".git").exists():
-        skip_unless_ci(f"no git checkout with {WORKFLOW.relative_to(ROOT)} here")
+    if not WORKFLOW.exists() or not (REPO_DIR / ".git").exists():
+        skip_unless_ci(f"no git checkout with {WORKFLOW.relative_to(REPO_DIR)} here")
 
 
 def actionlint(workflow: Path) -> subprocess.CompletedProcess[str]:
@@ -34,9 +34,9 @@ def actionlint(workflow: Path) -> subprocess.CompletedProcess[str]:
     this venv's bin, where the dev lock puts them, else from PATH)."""
     tool = {n: Path(sys.executable).parent / n for n in ("actionlint", "shellcheck")}
     path = {n: str(p) if p.exists() else require_tool(n) for n, p in tool.items()}
-    command = [path["actionlint"], "-config-file", str(ROOT / ".github" / "actionlint.yaml")]
+    command = [path["actionlint"], "-config-file", str(REPO_DIR / ".github" / "actionlint.yaml")]
     command += ["-oneline", "-shellcheck", path["shellcheck"], "-pyflakes=", str(workflow)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO_DIR)
 
 
 def test_actionlint_passes_the_workflow() -> None:
@@ -78,7 +78,7 @@ def test_host_job_lints_and_tests_against_mysql_8_4_with_quartenvs_values() -> N
     service = host["services"]["mysql"]
     assert service["image"] == "mysql:8.4"
     # The service cannot read .quartenv (it starts before the checkout): its copy must match.
-    quartenv = dotenv_values(ROOT / ".quartenv")
+    quartenv = dotenv_values(REPO_DIR / ".quartenv")
     assert service["env"] == {name: quartenv[name] for name in service["env"]}
     assert set(service["env"]) >= {"MYSQL_ROOT_PASSWORD", "MYSQL_USER", "MYSQL_PASSWORD"}
     assert f"{quartenv['DB_PORT']}:3306" in service["ports"]
@@ -98,19 +98,19 @@ def test_docker_job_runs_the_users_path_and_always_stops_the_stack() -> None:
 
 
 def test_dependabot_watches_every_pinned_ecosystem_weekly() -> None:
-    updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
+    updates = yaml.safe_load((REPO_DIR / ".github" / "dependabot.yml").read_text())["updates"]
     assert {update["package-ecosystem"] for update in updates} == set(MANIFESTS)
     for update in updates:
-        directory = ROOT / update["directory"].lstrip("/")
+        directory = REPO_DIR / update["directory"].lstrip("/")
         assert (directory / MANIFESTS[update["package-ecosystem"]]).is_file(), update
         assert update["schedule"]["interval"] == "weekly"
 
 
 def test_make_lint_shellchecks_every_shell_script() -> None:
     listing = ["make", "-s", "--eval", "shell-scripts: ; @echo $(SHELL_SCRIPTS)", "shell-scripts"]
-    listed = subprocess.run(listing, capture_output=True, text=True, cwd=ROOT, check=True)
-    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT)
-    scripts = {name for name in tracked.stdout.split() if is_shell_script(ROOT / name)}
+    listed = subprocess.run(listing, capture_output=True, text=True, cwd=REPO_DIR, check=True)
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=REPO_DIR)
+    scripts = {name for name in tracked.stdout.split() if is_shell_script(REPO_DIR / name)}
     assert ".ci/run" in scripts
     assert set(listed.stdout.split()) == scripts
 
