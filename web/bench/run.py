@@ -17,7 +17,6 @@ import shutil
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench.exact_load import exact_load
 from bench.load import Run, measure, settled_count, wrk
@@ -61,7 +60,7 @@ def main() -> int:
         )
         webs = [stack.enter_context(run_hypercorn(production)) for _ in range(os.cpu_count() or 1)]
         pids = [web.process.pid for web in webs]
-        upstreams = [urlsplit(web.url).netloc for web in webs]
+        upstreams = [web.netloc for web in webs]
         proxy = stack.enter_context(run_nginx(upstreams, production=True))
         for target, url in (("direct", webs[0].url), ("nginx", proxy.url)):
             wrk(url + "/", "GET", 64, 2)  # warm-up: pools filled, code paths hot

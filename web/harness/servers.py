@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mirakuru
 from mirakuru.exceptions import ProcessFinishedWithError
@@ -41,6 +42,11 @@ class Server:
         """The process itself, to signal or wait for."""
         assert self.executor.process is not None, "not running"
         return self.executor.process
+
+    @property
+    def netloc(self) -> str:
+        """host:port, as an nginx upstream or a Prometheus target names it."""
+        return urlsplit(self.url).netloc
 
     def log(self) -> str:
         """Everything the process printed so far."""

@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
@@ -45,7 +44,7 @@ fetch("/api/counter", {method, headers: {Accept: "application/json"}})
 @pytest.fixture(scope="module")
 def site(settings: Settings) -> Iterator[Server]:
     """nginx on a free port in front of Hypercorn on the test database."""
-    with run_hypercorn(settings) as app, run_nginx([urlsplit(app.url).netloc]) as proxy:
+    with run_hypercorn(settings) as app, run_nginx([app.netloc]) as proxy:
         yield proxy
 
 

@@ -32,7 +32,7 @@ def two_apps_behind_nginx(settings: Settings) -> Iterator[tuple[Nginx, Server]]:
     with (
         run_hypercorn(settings) as first,
         run_hypercorn(settings) as second,
-        run_nginx([urlsplit(app.url).netloc for app in (first, second)], True) as proxy,
+        run_nginx([first.netloc, second.netloc], True) as proxy,
     ):
         yield proxy, first
 

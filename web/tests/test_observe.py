@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from subprocess import PIPE, Popen
 from typing import NamedTuple
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from prometheus_client import REGISTRY
@@ -242,10 +242,12 @@ class Stack(NamedTuple):
 @pytest.fixture(scope="module")
 def stack(settings: Settings) -> Iterator[Stack]:
     """One stack for the module; Prometheus starts early, as its first scrape takes about 5 s."""
-    with run_hypercorn(production(settings, log_requests=True)) as web:
-        netloc = urlsplit(web.url).netloc
-        with run_nginx([netloc]) as proxy, run_prometheus(netloc) as prometheus:
-            yield Stack(web, proxy, prometheus)
+    with (
+        run_hypercorn(production(settings, log_requests=True)) as web,
+        run_nginx([web.netloc]) as proxy,
+        run_prometheus(web.netloc) as prometheus,
+    ):
+        yield Stack(web, proxy, prometheus)
 
 
 def logged(lines: Callable[[], list[str]], marker: str) -> str:
@@ -284,7 +286,7 @@ def test_a_listed_balancer_keeps_its_own_id(
     monkeypatch.setattr(servers, "TEMPLATE", tmp_path / "default.conf.template")
     servers.TEMPLATE.write_text(template)
     sent = {"X-Request-ID": "lb-7f3a-0001"}
-    with run_nginx([urlsplit(stack.web.url).netloc]) as proxy:
+    with run_nginx([stack.web.netloc]) as proxy:
         balancer = fetch(proxy.url, "/healthz", headers=sent, source="127.0.0.2")
         client = fetch(proxy.url, "/healthz", headers=sent)
         garbled = fetch(proxy.url, "/healthz", headers={"X-Request-ID": "a b"}, source="127.0.0.2")

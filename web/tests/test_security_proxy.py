@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -55,7 +54,7 @@ def app(settings: Settings) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def proxy(app: Server) -> Iterator[Nginx]:
     """nginx on the project's template in front of `app`."""
-    with run_nginx([urlsplit(app.url).netloc]) as server:
+    with run_nginx([app.netloc]) as server:
         yield server
 
 
@@ -119,7 +118,7 @@ def test_each_page_view_through_nginx_counts_once(proxy: Nginx) -> None:
 
 
 def test_database_down_is_a_clean_503(private_server: MariaDB, private_settings: Settings) -> None:
-    with run_hypercorn(private_settings) as app, run_nginx([urlsplit(app.url).netloc]) as proxy:
+    with run_hypercorn(private_settings) as app, run_nginx([app.netloc]) as proxy:
         assert fetch(proxy.url, "/api/counter").status == 200
         private_server.stop()
         for path in ("/", "/api/counter"):

@@ -10,7 +10,6 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -55,7 +54,7 @@ def https_client(certs: Path) -> httpx.Client:
 def proxy(settings: Settings, certs: Path) -> Iterator[tuple[str, str]]:
     """nginx's plain and HTTPS addresses (two free ports) before one Hypercorn on the test db."""
     https_port = free_port()
-    with run_hypercorn(settings) as app, run_nginx([urlsplit(app.url).netloc]) as nginx:
+    with run_hypercorn(settings) as app, run_nginx([app.netloc]) as nginx:
         tls_dir, host = nginx.directory / "tls.d", f"localhost:{https_port}"
         assert tls_script(certs, tls_dir, host, f"127.0.0.1:{https_port}")[0] == 0
         nginx.process.send_signal(signal.SIGHUP)
