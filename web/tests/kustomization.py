@@ -35,6 +35,24 @@ def one(resources: list[Resource], kind: str, name: str = "counter-web") -> Reso
     return found
 
 
+def web_pod(resources: list[Resource]) -> Resource:
+    """The web Deployment's pod spec."""
+    spec: Resource = one(resources, "Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def web_container(resources: list[Resource]) -> Resource:
+    """The web Deployment's serving container."""
+    (container,) = web_pod(resources)["containers"]
+    return container
+
+
+def config(resources: list[Resource]) -> dict[str, str]:
+    """The app's ConfigMap."""
+    data: dict[str, str] = one(resources, "ConfigMap", "counter-config")["data"]
+    return data
+
+
 def merge(target: Resource, patch: Resource) -> None:
     """Apply `patch` to `target` in place: maps merge, null deletes, anything else replaces."""
     for name, value in patch.items():

@@ -17,7 +17,18 @@ import yaml
 from counter.config import SECRET_VARIABLES, Settings
 from harness.provision import WEB_DIR
 from harness.servers import TEMPLATE
-from kustomization import K8S_DIR, KUSTOMIZATIONS, Resource, key, one, pod_containers, render
+from kustomization import (
+    K8S_DIR,
+    KUSTOMIZATIONS,
+    Resource,
+    config,
+    key,
+    one,
+    pod_containers,
+    render,
+    web_container,
+    web_pod,
+)
 
 # Strict: a field newer than 1.35 fails, so the manifests apply on 1.35 and later.
 KUBERNETES_VERSION = "1.35.0"
@@ -32,24 +43,6 @@ if not K8S_DIR.is_dir():  # the test image holds web/ only; K8S_MANIFESTS points
 def rendered(request: pytest.FixtureRequest) -> list[Resource]:
     """Every object one kustomization produces."""
     return render(KUSTOMIZATIONS[request.param])
-
-
-def web_pod(resources: list[Resource]) -> dict[str, Any]:
-    """The web Deployment's pod spec."""
-    spec: dict[str, Any] = one(resources, "Deployment")["spec"]["template"]["spec"]
-    return spec
-
-
-def web_container(resources: list[Resource]) -> dict[str, Any]:
-    """The web Deployment's serving container."""
-    (container,) = web_pod(resources)["containers"]
-    return container
-
-
-def config(resources: list[Resource]) -> dict[str, str]:
-    """The app's ConfigMap."""
-    data: dict[str, str] = one(resources, "ConfigMap", "counter-config")["data"]
-    return data
 
 
 def referenced_files(directory: Path) -> set[Path]:

@@ -17,7 +17,7 @@ from harness.poll import poll_until
 from harness.provision import WEB_DIR, stored_count, throwaway_database
 from harness.tools import free_port, require_docker_engine
 from http_client import fetch
-from kustomization import KUSTOMIZATIONS, one, render
+from kustomization import KUSTOMIZATIONS, config, render, web_container, web_pod
 
 pytestmark = [pytest.mark.docker, pytest.mark.processes]
 
@@ -69,15 +69,14 @@ def test_the_pod_migrates_serves_and_stops_under_its_constraints(
 ) -> None:
     port, name = free_port(), f"counter-k8s-test-{os.getpid()}"
     base = render(KUSTOMIZATIONS["base"])
-    pod = one(base, "Deployment")["spec"]["template"]["spec"]
+    pod, web = web_pod(base), web_container(base)
     (migrate,) = pod["initContainers"]
-    (web,) = pod["containers"]
     # No command: the image's own start command, as the manifest leaves it.
     assert "command" not in web
     assert "args" not in web
     with throwaway_database(server_settings) as db:
         env = {
-            **one(base, "ConfigMap", "counter-config")["data"],
+            **config(base),
             "DB_HOST": db.db_host, "DB_PORT": str(db.db_port),
             "DB_USERNAME": db.db_username, "DATABASE_NAME": db.database_name,
             "WEB_BIND": f"127.0.0.1:{port}",
