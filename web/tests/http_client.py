@@ -1,5 +1,6 @@
 """The tests' HTTP client: one request on a fresh connection, polling for a status, and a bounded
-load that keeps every reply, so the 200s can be compared with the stored count exactly."""
+load that keeps every reply, so the 200s can be compared with the stored count exactly; the page's
+number, and that comparison."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import http.client
 import io
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -72,6 +74,22 @@ def fetch(
     finally:
         conn.close()
     return Reply(response.status, response.headers, content, time.monotonic() - started)
+
+
+def page_count(html: str) -> int:
+    """The N in the page's 'Counter: N', as a reader sees it (tags stripped)."""
+    match = re.search(r"Counter:\s*(\d+)", re.sub(r"<[^>]+>", "", html))
+    assert match, f"no 'Counter: N' in the page: {html[:200]!r}"
+    return int(match[1])
+
+
+def assert_stored_once(values: list[int], before: int, stored: int, unanswered: int = 0) -> None:
+    """Each value a 200 handed out is distinct and one of the `stored` counted after `before`; the
+    count grew by one per 200, and by at most `unanswered` more (a failed request may count)."""
+    assert len(values) == len(set(values)), "a value was handed out twice"
+    assert all(before < value <= before + stored for value in values)
+    figures = f"{len(values)} 200s, {unanswered} unanswered, stored +{stored}"
+    assert len(values) <= stored <= len(values) + unanswered, figures
 
 
 def wait_for_status(base: str, path: str, status: int, within: float, method: str = "GET") -> Reply:
@@ -176,8 +194,6 @@ class Load:
     def assert_stored_once(self, stored: int, maybe: set[int]) -> None:
         """Each 200's value is distinct and in the `stored` count (from 0) once; statuses in
         `maybe` may have counted; no others."""
-        statuses, counted = self.statuses(), self.counted()
+        statuses = self.statuses()
         assert set(statuses) <= {200, *maybe}, statuses
-        assert len(set(counted)) == len(counted), "a value was handed out twice"
-        assert max(counted, default=0) <= stored
-        assert len(counted) <= stored <= len(counted) + sum(statuses[s] for s in maybe), statuses
+        assert_stored_once(self.counted(), 0, stored, sum(statuses[s] for s in maybe))

@@ -18,7 +18,7 @@ import pytest
 from counter.config import Settings
 from harness.provision import stored_count
 from harness.servers import Nginx, Server, run_hypercorn, run_nginx
-from http_client import Load, fetch
+from http_client import Load, assert_stored_once, fetch, page_count
 
 pytestmark = pytest.mark.processes
 
@@ -44,16 +44,16 @@ def proxy(settings: Settings) -> Iterator[Nginx]:
         yield nginx
 
 
-def assert_each_count_sent_once(load: Load, stored: int, proxy: Nginx) -> None:
-    """The module's invariant, with the figures in the message."""
-    ok = load.statuses()[200]
-    failed = len(load.replies) - ok + sum(load.errors.values())
-    figures = f"{load.statuses()} {dict(load.errors)}, stored +{stored}"
+def assert_each_count_sent_once(load: Load, before: int, stored: int, proxy: Nginx) -> None:
+    """The module's invariant: no request went to a second upstream, each page's number was
+    stored once, and the count grew by no more than the requests sent."""
+    pages = [page_count(reply.text) for reply in load.replies if reply.status == 200]
+    failed = len(load.replies) - len(pages) + sum(load.errors.values())
     # An upstream_status with a comma: nginx tried more than one upstream for one request.
     retried = [line for line in proxy.access_log() if re.search(r"upstream_status=\d+, ", line)]
-    print(f"{figures}; retried: {len(retried)}")
-    assert retried == [], f"{figures}; {retried[:3]}"
-    assert ok <= stored <= ok + failed, figures
+    print(f"{load.statuses()} {dict(load.errors)}, stored +{stored}; retried: {len(retried)}")
+    assert retried == [], retried[:3]
+    assert_stored_once(pages, before, stored, failed)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
@@ -68,7 +68,7 @@ def test_an_upstream_dying_mid_load_gets_no_count_sent_twice(
         first.process.wait(timeout=15)
         load.finish()
         assert load.statuses()[200] > 1500, "the other process kept serving"
-        assert_each_count_sent_once(load, stored_count(settings) - before, proxy)
+        assert_each_count_sent_once(load, before, stored_count(settings) - before, proxy)
 
 
 def test_an_idle_gap_then_load_gets_no_retry_and_no_502(settings: Settings, proxy: Nginx) -> None:
@@ -78,7 +78,8 @@ def test_an_idle_gap_then_load_gets_no_retry_and_no_502(settings: Settings, prox
         load.finish()
         assert load.statuses() == {200: 1000}, (load.statuses(), load.errors)
         time.sleep(gap)
-    assert_each_count_sent_once(load, stored_count(settings) - before - 1000, proxy)
+    after_first = before + 1000  # its 1000 200s
+    assert_each_count_sent_once(load, after_first, stored_count(settings) - after_first, proxy)
 
 
 def test_a_thousand_clients_at_once_are_all_answered(settings: Settings, proxy: Nginx) -> None:

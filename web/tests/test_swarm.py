@@ -22,6 +22,7 @@ import pytest
 from counter.config import REPO_DIR
 from harness.poll import poll_until
 from harness.tools import free_port, require_docker_engine, require_tool
+from http_client import assert_stored_once, page_count
 
 pytestmark = pytest.mark.docker
 
@@ -33,7 +34,6 @@ SECRETS = ("secret_key", "db_password", "mysql_root_password")
 RATE, MIN_RATE, CLIENTS, SETTLE, MAX_SECONDS = 300, 25, 16, 2.0, 300.0
 # Docker records a container's death a few milliseconds after its connections broke.
 DEATH_SLACK = 0.1
-PAGE_NUMBER = re.compile(rb"Counter: <strong>(\d+)</strong>")
 LOGGED_UPSTREAM = re.compile(r"upstream=(\S+) .*request_id=(\w+)")
 
 
@@ -169,8 +169,7 @@ def send(port: int, method: str, path: str) -> Outcome:
         conn.close()
     if status != 200:
         return Outcome(started, time.time(), status, None, request_id)
-    match = PAGE_NUMBER.search(body) if method == "GET" else None
-    number = json.loads(body)["count"] if method == "POST" else int(match[1]) if match else None
+    number = page_count(body.decode()) if method == "GET" else json.loads(body)["count"]
     return Outcome(started, time.time(), status, number, request_id)
 
 
@@ -191,9 +190,7 @@ class Run:
         """Each 200's number is distinct and stored; the count grew by the 200s (plus at most the
         requests whose reply was lost, which the app may have stored)."""
         numbers = [o.number for o in self.outcomes if o.status == 200 and o.number is not None]
-        assert len(numbers) == len(set(numbers)), "a number was handed out twice"
-        assert all(self.before < n <= self.before + self.stored for n in numbers)
-        assert len(numbers) <= self.stored <= len(numbers) + lost_replies
+        assert_stored_once(numbers, self.before, self.stored, lost_replies)
 
 
 def under_load(stack: Stack, name: str, action: Callable[[], None]) -> Run:
