@@ -115,8 +115,8 @@ def test_reload_counts_once_and_the_api_agrees(driver: webdriver.Chrome, site: S
 
 
 def test_page_is_complete_styled_and_self_contained(driver: webdriver.Chrome, site: Server) -> None:
-    open_page(driver, site.url + "/")
-    assert "Counter" in driver.title
+    count = open_page(driver, site.url + "/")
+    assert driver.title.startswith(f"Counter: {count} ")
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
     assert driver.find_element(By.TAG_NAME, "h1").text
 
