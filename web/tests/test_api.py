@@ -50,14 +50,6 @@ async def test_api_errors_are_json(
         assert "POST" in response.headers["Allow"]
 
 
-async def test_unknown_page_is_404_html(client: QuartClient) -> None:
-    response = await client.get("/nothing-here")
-    assert response.status_code == 404
-    html = await response.get_data(as_text=True)
-    assert "Error 404" in html
-    assert "Traceback" not in html
-
-
 async def test_unknown_fields_are_named_but_not_all_echoed(client: QuartClient) -> None:
     response = await client.post("/api/counter", json={str(i): 0 for i in range(6000)})
     assert response.status_code == 400
