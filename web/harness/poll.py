@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import tenacity as t
 
@@ -11,7 +11,7 @@ R = TypeVar("R")
 
 
 def poll_until(
-    condition: Callable[[], R],
+    condition: Callable[[], R | Literal[False] | None],
     timeout: float,
     what: str,
     interval: float = 0.1,
@@ -24,8 +24,10 @@ def poll_until(
         retry=t.retry_if_result(lambda value: not value) | t.retry_if_exception_type(errors),
     )  # fmt: skip
     try:
-        return retrying(condition)
+        result = retrying(condition)
     except t.RetryError as err:
         last = err.last_attempt
         seen = repr(last.exception()) if last.failed else repr(last.result())
         raise TimeoutError(f"{what}: not within {timeout:g} s (last: {seen})") from None
+    assert result  # tenacity retried every falsy one
+    return result

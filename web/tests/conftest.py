@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from quart import Quart
-from quart.testing import QuartClient
+from quart.typing import TestClientProtocol as Client
 from sqlalchemy import update
 
 from counter import create_app
@@ -71,9 +71,9 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
 
 
 @pytest.fixture
-def client(app: Quart) -> QuartClient:
+def client(app: Quart) -> Client:
     """A test client for the serving app."""
-    return app.test_client()  # type: ignore[return-value]
+    return app.test_client()
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,7 @@ def web_pod(resources: list[Resource]) -> Resource:
 
 def web_container(resources: list[Resource]) -> Resource:
     """The web Deployment's serving container."""
+    container: Resource
     (container,) = web_pod(resources)["containers"]
     return container
 

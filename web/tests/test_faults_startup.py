@@ -13,6 +13,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -66,7 +67,9 @@ def test_start_waits_for_a_late_database_then_migrates_and_serves(
     assert "Traceback" not in output, output
 
 
-FAILED_STARTS = {  # a change to the settings, and start.sh's last line of stderr
+FAILED_STARTS: dict[
+    str, tuple[dict[str, Any], str]
+] = {  # a change to the settings, and start.sh's last line of stderr
     "no database": (
         {"db_host": "127.0.0.1", "db_port": 1, "db_startup_timeout": 3},  # 1: nothing listens
         r"counter: database at 127\.0\.0\.1:1 did not answer within 3 s \(DB_STARTUP_TIMEOUT\): "
@@ -131,7 +134,8 @@ def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
 ) -> None:
     # migrations/env.py runs Alembic on import, so its lock name is parsed, not imported.
     env_py = (WEB_DIR / "migrations" / "env.py").read_text()
-    lock = ast.literal_eval(re.search(r"^MIGRATION_LOCK_NAME = (.+)$", env_py, re.M)[1])
+    (literal,) = re.findall(r"^MIGRATION_LOCK_NAME = (.+)$", env_py, re.M)
+    lock = ast.literal_eval(literal)
     with (
         throwaway_database(server_settings) as settings,
         closing(root_connection(settings)) as holder,
@@ -140,9 +144,14 @@ def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
         cur.execute(f"USE `{settings.database_name}`")
         cur.execute(f"SELECT GET_LOCK({lock}, 0)")  # held here, so all three upgrades must queue
         env = {**os.environ, **settings.to_env()}
-        out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
         upgrade = [str(BIN / "alembic"), "upgrade", "head"]
-        runs = [subprocess.Popen(upgrade, cwd=WEB_DIR, env=env, **out) for _ in range(3)]
+        out = subprocess.PIPE
+        runs = [
+            subprocess.Popen(
+                upgrade, cwd=WEB_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+            )
+            for _ in range(3)
+        ]
 
         def waiting() -> bool:
             cur.execute("SELECT COUNT(*) FROM information_schema.processlist "

@@ -4,7 +4,7 @@ import asyncio
 import dataclasses
 
 from quart import Quart
-from quart.testing import QuartClient
+from quart.typing import TestClientProtocol as Client
 from sqlalchemy import delete
 
 from counter import create_app
@@ -14,21 +14,21 @@ from counter.tables import counter
 from harness.provision import migrate, throwaway_database
 
 
-async def assert_503_run_make_migrate(client: QuartClient, *paths: str) -> None:
+async def assert_503_run_make_migrate(client: Client, *paths: str) -> None:
     for path in paths:
         response = await client.get(path)
         assert response.status_code == 503, path
         assert "run `make migrate`" in await response.get_data(as_text=True)
 
 
-async def test_healthz_and_readyz_ok(client: QuartClient) -> None:
+async def test_healthz_and_readyz_ok(client: Client) -> None:
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert (ready.status_code, await ready.get_json()) == (200, {"status": "ready"})
 
 
 async def test_a_deleted_counter_row_is_503_until_make_migrate_repairs_it(
-    app: Quart, client: QuartClient, settings: Settings
+    app: Quart, client: Client, settings: Settings
 ) -> None:
     async with app.app_context(), get_db().engine.begin() as conn:
         await conn.execute(delete(counter))

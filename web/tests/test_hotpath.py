@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from quart import Quart
-from quart.testing import QuartClient
+from quart.typing import TestClientProtocol as Client
 
 from counter.config import Settings
 from counter.db import get_db
@@ -13,7 +13,7 @@ from harness.provision import stored_count
 
 
 async def test_concurrent_increments_are_all_counted_and_distinct(
-    client: QuartClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     responses = await asyncio.gather(*(client.post("/api/counter") for _ in range(200)))
     assert {r.status_code for r in responses} == {200}

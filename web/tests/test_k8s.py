@@ -14,7 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from counter.config import SECRET_VARIABLES, Settings
+from counter.config import Settings
+from counter.envvars import SECRET_VARIABLES
 from harness.provision import WEB_DIR
 from harness.servers import TEMPLATE
 from kustomization import (
@@ -32,7 +33,7 @@ from kustomization import (
 
 # Strict: a field newer than 1.35 fails, so the manifests apply on 1.35 and later.
 KUBERNETES_VERSION = "1.35.0"
-HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
+HARDENED: dict[str, object] = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
 HARDENED |= {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001}
 
 if not K8S_DIR.is_dir():  # the test image holds web/ only; K8S_MANIFESTS points at a copy

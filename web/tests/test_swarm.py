@@ -126,9 +126,9 @@ def stack() -> Iterator[Stack]:
             # No drain to wait for: the data goes too.
             if containers := docker("ps", "-aq", "--filter", label).split():
                 subprocess.run(["docker", "rm", "-f", *containers], capture_output=True)
-            for listing in (["ps", "-aq"], ["network", "ls", "-q"]):
-                poll_until(lambda ls=listing: not docker(*ls, "--filter", label).strip(), 60,
-                           f"the stack's {listing[0]} gone", interval=0.5)  # fmt: skip
+            listings = (["ps", "-aq"], ["network", "ls", "-q"])
+            poll_until(lambda: not any(docker(*ls, "--filter", label).strip() for ls in listings),
+                       60, "the stack's containers and networks gone", interval=0.5)  # fmt: skip
             docker("volume", "rm", f"{stack.name}_db-data")
             docker("secret", "rm", *(f"{stack.name}_{name}" for name in SECRETS))
             tags = docker(
