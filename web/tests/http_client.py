@@ -133,6 +133,7 @@ class Load:
         self._stopping = threading.Event()
         self.replies: list[Reply] = []
         self.errors: Counter[str] = Counter()
+        self.lost = 0  # requests sent that got no answer (closed, timed out): each may have counted
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(connections),))
         self._thread.start()
 
@@ -143,17 +144,19 @@ class Load:
         writer: asyncio.StreamWriter | None = None
         while not self._stopping.is_set() and self._budget > 0:
             self._budget -= 1  # one event loop: no lock needed
-            started, close = time.monotonic(), not self._keepalive
+            started, close, sent = time.monotonic(), not self._keepalive, False
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(*self._address)
                 writer.write(self._request)
+                sent = True
                 reply = await asyncio.wait_for(read_reply(reader, started), self._timeout)
                 self.replies.append(reply)
                 close = close or "close" in reply.headers.get("Connection", "").lower()
                 await asyncio.sleep(self._pause)
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as err:
                 self.errors[type(err).__name__] += 1
+                self.lost += sent
                 close = True
                 await asyncio.sleep(0.01)
             if close and writer is not None:
@@ -193,7 +196,7 @@ class Load:
 
     def assert_stored_once(self, stored: int, maybe: set[int]) -> None:
         """Each 200's value is distinct and in the `stored` count (from 0) once; statuses in
-        `maybe` may have counted; no others."""
+        `maybe`, and requests lost unanswered, may have counted; no others."""
         statuses = self.statuses()
         assert set(statuses) <= {200, *maybe}, statuses
-        assert_stored_once(self.counted(), 0, stored, sum(statuses[s] for s in maybe))
+        assert_stored_once(self.counted(), 0, stored, self.lost + sum(statuses[s] for s in maybe))
