@@ -62,12 +62,12 @@ def test_an_upstream_dying_mid_load_gets_no_count_sent_twice(
 ) -> None:
     with two_apps_behind_nginx(settings) as (proxy, first):
         before = stored_count(settings)
-        load = Load(proxy.url, CONNECTIONS, budget=3000)
-        load.wait_for(1000)
+        load = Load(proxy.url, CONNECTIONS, budget=2000)
+        load.wait_for(600)
         first.process.send_signal(how)
         first.process.wait(timeout=15)
         load.finish()
-        assert load.statuses()[200] > 1500, "the other process kept serving"
+        assert load.statuses()[200] > 1000, "the other process kept serving"
         assert_each_count_sent_once(load, before, stored_count(settings) - before, proxy)
 
 
