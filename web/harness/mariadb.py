@@ -13,8 +13,8 @@ from pathlib import Path
 
 import mirakuru
 import pymysql
-from mirakuru.base import cleanup_subprocesses
 
+from harness import kill_own_leftovers
 from harness.tools import find_tool
 
 Row = tuple[object, ...]
@@ -93,7 +93,7 @@ class MariaDB:
 
     def detach(self) -> None:
         """Leave the server running after this Python process ends (stopped later by pid file)."""
-        atexit.unregister(cleanup_subprocesses)  # mirakuru's, which kills what it started
+        atexit.unregister(kill_own_leftovers)  # which would kill what this process started
         if self._executor is not None:
             self._executor.process = None
             self._executor = None
