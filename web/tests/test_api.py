@@ -43,7 +43,7 @@ async def test_bad_bodies_are_400_and_count_nothing(
 async def test_api_errors_are_json(
     client: Client, method: str, path: str, status: int, code: str
 ) -> None:
-    # Quart's Client gives open()'s json no default; its client does.
+    # Quart's TestClientProtocol gives open()'s json no default; its QuartClient does.
     response = await client.open(path, method=method)  # type: ignore[call-arg]
     assert response.status_code == status
     assert (await response.get_json())["error"]["code"] == code

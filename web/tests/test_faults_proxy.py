@@ -48,7 +48,7 @@ def assert_each_count_sent_once(load: Load, before: int, stored: int, proxy: Ngi
     """The module's invariant: no request went to a second upstream, each page's number was
     stored once, and the count grew by no more than the requests sent."""
     pages = [page_count(reply.text) for reply in load.replies if reply.status == 200]
-    failed = len(load.replies) - len(pages) + sum(load.errors.values())
+    failed = len(load.replies) - len(pages) + load.lost
     # An upstream_status with a comma: nginx tried more than one upstream for one request.
     retried = [line for line in proxy.access_log() if re.search(r"upstream_status=\d+, ", line)]
     print(f"{load.statuses()} {dict(load.errors)}, stored +{stored}; retried: {len(retried)}")

@@ -67,9 +67,8 @@ def test_start_waits_for_a_late_database_then_migrates_and_serves(
     assert "Traceback" not in output, output
 
 
-FAILED_STARTS: dict[
-    str, tuple[dict[str, Any], str]
-] = {  # a change to the settings, and start.sh's last line of stderr
+# A change to the settings, and start.sh's last line of stderr.
+FAILED_STARTS: dict[str, tuple[dict[str, Any], str]] = {
     "no database": (
         {"db_host": "127.0.0.1", "db_port": 1, "db_startup_timeout": 3},  # 1: nothing listens
         r"counter: database at 127\.0\.0\.1:1 did not answer within 3 s \(DB_STARTUP_TIMEOUT\): "
@@ -145,10 +144,14 @@ def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
         cur.execute(f"SELECT GET_LOCK({lock}, 0)")  # held here, so all three upgrades must queue
         env = {**os.environ, **settings.to_env()}
         upgrade = [str(BIN / "alembic"), "upgrade", "head"]
-        out = subprocess.PIPE
         runs = [
             subprocess.Popen(
-                upgrade, cwd=WEB_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+                upgrade,
+                cwd=WEB_DIR,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             for _ in range(3)
         ]
