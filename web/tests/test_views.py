@@ -1,4 +1,4 @@
-"""The page: each GET counts once, shows the new total, and agrees with the stored row."""
+"""The page: each GET counts once and shows the new total; HEAD only reads; no cache keeps it."""
 
 from quart.typing import TestClientProtocol as Client
 
@@ -7,26 +7,16 @@ from harness.provision import stored_count
 from http_client import page_count
 
 
-async def shown_count(client: Client) -> int:
-    """Load the page; the count it shows."""
-    response = await client.get("/")
-    assert response.status_code == 200
-    return page_count(await response.get_data(as_text=True))
-
-
-async def test_each_load_shows_the_next_number(client: Client, settings: Settings) -> None:
-    assert [await shown_count(client), await shown_count(client)] == [1, 2]
-    assert stored_count(settings) == 2
-
-
-async def test_page_is_html_and_never_cached(client: Client) -> None:
-    response = await client.get("/")
-    assert response.content_type == "text/html; charset=utf-8"
-    assert response.headers["Cache-Control"] == "no-store"
-
-
-async def test_head_does_not_increment(client: Client, settings: Settings) -> None:
-    await client.get("/")
+async def test_each_load_shows_the_next_number_and_head_counts_nothing(
+    client: Client, settings: Settings
+) -> None:
+    first = await client.get("/")
+    assert first.status_code == 200
+    assert first.content_type == "text/html; charset=utf-8"
+    assert first.headers["Cache-Control"] == "no-store"
+    assert page_count(await first.get_data(as_text=True)) == 1
     assert (await client.head("/")).status_code == 200
     assert stored_count(settings) == 1
-    assert await shown_count(client) == 2
+    second = await client.get("/")
+    assert page_count(await second.get_data(as_text=True)) == 2
+    assert stored_count(settings) == 2
