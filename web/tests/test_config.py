@@ -2,6 +2,7 @@
 
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,11 @@ def test_missing_variable_is_named(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("DB_PORT", "abc"), ("DB_PORT", "70000"), ("DB_POOL_SIZE", "0"), ("QUART_ENV", "prod"),
-     ("DB_QUERY_TIMEOUT", "inf"), ("DB_QUERY_TIMEOUT", "2"), ("DB_CONNECT_TIMEOUT", "nan")],
-)  # fmt: skip
-def test_malformed_variable_is_named(name: str, value: str) -> None:
+    "assignment",
+    ["DB_PORT=x", "DB_PORT=70000", "QUART_ENV=prod", "DB_QUERY_TIMEOUT=inf", "DB_QUERY_TIMEOUT=2"],
+)
+def test_malformed_variable_is_named(assignment: str) -> None:
+    name, value = assignment.split("=")
     with pytest.raises(SettingsError, match=f"^{name}='{value}' is invalid"):
         Settings.from_env({**VALID, name: value})
 
@@ -56,7 +57,6 @@ def test_production_refuses_placeholder_or_short_secret_without_echoing_it(secre
 def test_every_setting_round_trips_through_its_variable_and_secrets_stay_as_given() -> None:
     settings = Settings.from_env({**VALID, "QUART_DEBUG": "1", "QUART_ENV": "development"})
     assert Settings.from_env(settings.to_env()) == settings
-    assert set(settings.to_env()) >= set(VALID)
     assert Settings.from_env({**VALID, "DB_PASSWORD": "  spaced  "}).db_password == "  spaced  "
 
 
@@ -65,38 +65,30 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     key.write_text("a-long-enough-secret-from-a-file\n")
     password.write_text("from file")
     environ = {k: v for k, v in VALID.items() if k not in ("SECRET_KEY", "DB_PASSWORD")}
-    settings = Settings.from_env(
-        {**environ, "SECRET_KEY_FILE": str(key), "DB_PASSWORD_FILE": str(password)}
-    )
+    environ |= {"SECRET_KEY_FILE": str(key), "DB_PASSWORD_FILE": str(password)}
+    settings = Settings.from_env(environ)
     assert settings.secret_key == "a-long-enough-secret-from-a-file"
     assert settings.db_password == "from file"
     with pytest.raises(SettingsError, match=r"^DB_PASSWORD and DB_PASSWORD_FILE are both set"):
-        Settings.from_env({**VALID, "DB_PASSWORD_FILE": str(password)})
+        Settings.from_env({**environ, "DB_PASSWORD": "x"})
     with pytest.raises(SettingsError, match=r"^SECRET_KEY_FILE='/nonexistent' cannot be read"):
-        Settings.from_env({**environ, "SECRET_KEY_FILE": "/nonexistent", "DB_PASSWORD": "x"})
+        Settings.from_env({**environ, "SECRET_KEY_FILE": "/nonexistent"})
 
 
-# (the command, a bad variable, the one line it must print): an empty variable in the environment
-# wins over .quartenv, so it is as good as missing.
-START_UPS = [
-    (["-c", "import manage"], {"DB_HOST": ""}, "counter: configuration error: DB_HOST is not set: "
-     "add it to the environment or to .quartenv"),
-    *((["-m", "counter.preflight"], {"WEB_BIND": bind}, "counter: WEB_BIND cannot be used: .+")
-      for bind in ["nonsense::", "127.0.0.1:99999", "256.0.0.1:80"]),
-]  # fmt: skip
+def test_manage_py_names_a_missing_variable_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_HOST", "")  # it wins over .quartenv's, so it is as good as missing
+    message = "DB_HOST is not set: add it to the environment or to .quartenv"
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(WEB_DIR / "manage.py"))
+    assert str(stopped.value) == f"counter: configuration error: {message}"
 
 
-def test_start_up_stops_with_one_line_naming_the_variable() -> None:
-    runs = [  # all at once: each takes seconds, mostly importing
-        subprocess.Popen([sys.executable, *args], cwd=WEB_DIR, env={**os.environ, **env},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for args, env, _ in START_UPS
-    ]  # fmt: skip
-    try:
-        for run, (_, env, line) in zip(runs, START_UPS, strict=True):
-            stderr = run.communicate(timeout=60)[1]
-            assert run.returncode == 1, (env, stderr)
-            assert re.fullmatch(line, stderr.strip()), (env, stderr)
-    finally:
-        for run in runs:
-            run.kill()
+@pytest.mark.parametrize("bind", ["nonsense::", "127.0.0.1:99999", "256.0.0.1:80"])
+def test_preflight_stops_with_one_line_naming_an_unusable_web_bind(bind: str) -> None:
+    preflight = [sys.executable, "-m", "counter.preflight"]
+    env = {**os.environ, "WEB_BIND": bind}
+    run = subprocess.run(
+        preflight, cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 1, run.stderr
+    assert re.fullmatch("counter: WEB_BIND cannot be used: .+", run.stderr.strip()), run.stderr
