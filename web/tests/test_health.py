@@ -1,5 +1,5 @@
 """Readiness: a database not migrated, or without its counter row, answers 503 "run `make
-migrate`" on every path until `make migrate` repairs it. (/healthz is proven in test_faults_*.)"""
+migrate`" on every path until `make migrate` repairs it. (/healthz: test_faults_outage.)"""
 
 import asyncio
 
@@ -13,12 +13,15 @@ from counter.tables import counter
 from harness.provision import migrate, throwaway_database
 
 
-async def assert_503_run_make_migrate(client: Client) -> None:
-    """Every path that needs the database says what to do."""
+async def assert_503_until_make_migrate(client: Client, settings: Settings) -> None:
+    """Every path says "run `make migrate`"; once it has run, they answer 200."""
     for path in ("/readyz", "/", "/api/counter"):
         response = await client.get(path)
         assert response.status_code == 503, path
         assert "run `make migrate`" in await response.get_data(as_text=True)
+    await asyncio.to_thread(migrate, settings)  # what the advice says: alembic upgrade head
+    for path in ("/readyz", "/", "/api/counter"):
+        assert (await client.get(path)).status_code == 200, path
 
 
 async def test_unmigrated_or_rowless_database_is_503_until_make_migrate(
@@ -27,13 +30,7 @@ async def test_unmigrated_or_rowless_database_is_503_until_make_migrate(
     with throwaway_database(server_settings) as empty:
         app = create_app(empty)
         async with app.test_app():
-            client = app.test_client()
-            await assert_503_run_make_migrate(client)
-            await asyncio.to_thread(migrate, empty)  # what the advice says: alembic upgrade head
-            assert (await client.get("/readyz")).status_code == 200
+            await assert_503_until_make_migrate(app.test_client(), empty)
             async with app.app_context(), get_db().engine.begin() as conn:
-                await conn.execute(delete(counter))
-            await assert_503_run_make_migrate(client)
-            await asyncio.to_thread(migrate, empty)  # the migration environment restores the row
-            assert (await client.get("/readyz")).status_code == 200
-            assert (await client.get("/api/counter")).status_code == 200
+                await conn.execute(delete(counter))  # the migration environment restores it
+            await assert_503_until_make_migrate(app.test_client(), empty)
