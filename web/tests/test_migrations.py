@@ -15,12 +15,10 @@ from harness.provision import (
 def counter_rows(settings: Settings) -> list[tuple[int, int]] | None:
     """The counter table's rows; None when there is no such table."""
     with root_connection(settings) as conn, conn.cursor() as cur:
-        if not cur.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (settings.database_name, "counter"),
-        ):
+        cur.execute(f"USE `{settings.database_name}`")
+        if not cur.execute("SHOW TABLES LIKE 'counter'"):
             return None
-        cur.execute(f"SELECT id, count FROM `{settings.database_name}`.counter")  # noqa: S608
+        cur.execute("SELECT id, count FROM counter")
         return [(int(a), int(b)) for a, b in cur.fetchall()]
 
 
