@@ -1,15 +1,11 @@
 """README's "Adding a table, end to end" followed to the letter on a copy of the tree: its blocks
 applied, its commands run (autogenerate included), then lint, mypy and the migration tests."""
 
-from __future__ import annotations
-
 import ast
 import os
 import re
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -43,27 +39,23 @@ def walkthrough() -> list[tuple[str, str]]:
     ]
 
 
-def set_imports(module: Path, lines: str) -> None:
-    """Each line replaces the module's import from the same place, or joins the imports."""
+def set_import(module: Path, line: str) -> None:
+    """`line` replaces the module's import from the same place."""
+    new = ast.parse(line).body[0]
+    assert isinstance(new, ast.ImportFrom), f"not a `from x import y` line: {line}"
+    tops = ast.parse(module.read_text()).body
+    [old] = [n for n in tops if isinstance(n, ast.ImportFrom) and n.module == new.module]
     source = module.read_text().split("\n")
-    for line in lines.split("\n"):
-        new = ast.parse(line).body[0]
-        assert isinstance(new, ast.ImportFrom), f"not a `from x import y` line: {line}"
-        tops = [n for n in ast.parse("\n".join(source)).body if isinstance(n, ast.ImportFrom)]
-        old = [n for n in tops if n.module == new.module]
-        if old:
-            source[old[0].lineno - 1 : old[0].end_lineno] = [line]
-        else:
-            source.insert(tops[-1].end_lineno or 0, line)
+    source[old.lineno - 1 : old.end_lineno] = [line]
     module.write_text("\n".join(source))
 
 
-def succeed(cwd: Path, env: dict[str, str], *commands: list[str]) -> None:
-    """Run `commands` side by side in `cwd`; each must succeed."""
-    run = partial(subprocess.run, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    with ThreadPoolExecutor() as pool:
-        for command, done in zip(commands, pool.map(run, commands), strict=True):
-            assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
+def succeed(cwd: Path, env: dict[str, str], command: str) -> None:
+    """Run the shell `command` in `cwd`; it must succeed."""
+    done = subprocess.run(
+        ["sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
 
 
 def edit(copy: Path, how: str, code: str) -> None:
@@ -77,7 +69,7 @@ def edit(copy: Path, how: str, code: str) -> None:
         target.write_text(target.read_text().rstrip("\n") + "\n\n\n" + code + "\n")
     else:
         assert action == "imports", f"unknown walkthrough step {how!r}"
-        set_imports(target, code)
+        set_import(target, code)
 
 
 @pytest.fixture
@@ -94,25 +86,17 @@ def copy(tmp_path: Path) -> Path:
 
 
 def test_walkthrough_passes_as_written(copy: Path, server_settings: Settings) -> None:
-    blocks = walkthrough()
-    edited = sorted({how.rsplit(" ", 1)[0] for how, _ in blocks if how != "run"})
-    assert edited, f"no marked code blocks in {SECTION!r}"
-    assert any(how == "run" for how, _ in blocks), f"no marked commands in {SECTION!r}"
     versions = copy / "web" / "migrations" / "versions"
     before = set(versions.glob("*.py"))
     with throwaway_database(server_settings) as settings:
         env = {**os.environ, **settings.to_env()}
-        for how, code in blocks:
+        for how, code in walkthrough():
             if how == "run":
-                succeed(copy, env, ["sh", "-c", code])
+                succeed(copy, env, code)
             else:
                 edit(copy, how, code)
-        [revision] = set(versions.glob("*.py")) - before
+        [revision] = set(versions.glob("*.py")) - before  # none: the section ran no command
         assert "op.create_table(" in revision.read_text(), revision.read_text()
-        files = [str(copy / path) for path in edited] + [str(revision)]
-        tool = str(WEB_DIR / ".venv" / "bin")
-        succeed(
-            copy / "web", env, [f"{tool}/ruff", "check", *files],
-            [f"{tool}/ruff", "format", "--check", *files], [f"{tool}/mypy"],
-            [f"{tool}/pytest", "-q", "tests/test_migrations.py"],
-        )  # fmt: skip
+        # Then, as the section ends: `make lint`'s Python checks, and the migration tests.
+        lint = ".venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy"
+        succeed(copy / "web", env, f"{lint} && .venv/bin/pytest -q tests/test_migrations.py")
