@@ -1,8 +1,5 @@
-"""nginx/docker-entrypoint.d's reload script: nginx follows the app's replicas as they change.
-
-The script runs for real (sh, awk, sort, sleep); `getent` and `nginx` are stand-ins on PATH that
-answer from, and record in, the test's folder. .ci/run checks the real thing with Docker.
-"""
+"""nginx/docker-entrypoint.d's reload script, run for real with stand-ins for `getent` and `nginx`
+that answer from, and record in, the test's folder. .ci/run checks the real thing with Docker."""
 
 from __future__ import annotations
 
@@ -11,12 +8,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from counter.config import REPO_DIR
 from harness.poll import poll_until
 from harness.servers import TEMPLATES
 
@@ -30,76 +24,45 @@ FAKES = {  # getent: $STATE/hosts, as Docker's DNS would answer; nginx: fails wh
 }
 
 
-def answer(state: Path, addresses: str) -> None:
-    """Make `getent hosts web` answer with these addresses (none: name not found)."""
-    (state / "hosts").write_text("".join(f"{a}      web\n" for a in addresses.split()))
+def test_nginx_reloads_once_per_new_set_of_replicas_and_retries_a_failed_reload(
+    tmp_path: Path,
+) -> None:
+    log, reloads, broken = tmp_path / "script.log", tmp_path / "reloads", tmp_path / "broken"
 
+    def answer(addresses: str) -> None:
+        """Make `getent hosts web` answer with these addresses (none: name not found)."""
+        (tmp_path / "hosts").write_text("".join(f"{a}      web\n" for a in addresses.split()))
 
-def reloads(state: Path) -> list[str]:
-    """Every successful `nginx ...` call so far."""
-    path = state / "reloads"
-    return path.read_text().splitlines() if path.exists() else []
+    def wait_for(condition: Callable[[], bool]) -> None:
+        """Poll until `condition()` holds, then let the loop run a few more rounds."""
+        poll_until(condition, 5, "the reload script", interval=INTERVAL / 2)
+        time.sleep(INTERVAL * 5)
 
-
-def wait_for(condition: Callable[[], bool]) -> None:
-    """Poll until `condition()` holds, then let the loop run a few more rounds."""
-    poll_until(condition, 5, "the reload script", interval=INTERVAL / 2)
-    time.sleep(INTERVAL * 5)
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[Path]:
-    """The script started as the image's entrypoint starts it, answering two replicas; its loop
-    killed at the end."""
     for name, text in FAKES.items():
         (tmp_path / name).write_text(f"#!/bin/sh\n{text}")
         (tmp_path / name).chmod(0o755)
-    answer(tmp_path, "10.0.0.2 10.0.0.3")
-    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "STATE": str(tmp_path),
-           "WEB_UPSTREAM": "web:8000", "UPSTREAM_RECHECK_SECONDS": str(INTERVAL)}  # fmt: skip
-    with (tmp_path / "script.log").open("wb") as log:
-        # Its own session: the background loop stays in this process group, killed below.
-        script = subprocess.Popen([str(SCRIPT)], env=env, stdout=log, stderr=log, cwd=tmp_path,
-                                  start_new_session=True)  # fmt: skip
+    answer("10.0.0.2 10.0.0.3")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "STATE": str(tmp_path)}
+    env.update(WEB_UPSTREAM="web:8000", UPSTREAM_RECHECK_SECONDS=str(INTERVAL))
+    with log.open("wb") as out:  # its own session: the loop it leaves behind is killed below
+        script = subprocess.Popen(
+            [SCRIPT], env=env, stdout=out, stderr=out, cwd=tmp_path, start_new_session=True
+        )
     try:
-        # The entrypoint waits for each script: it must return at once, leaving the loop behind.
-        assert script.wait(timeout=5) == 0, (tmp_path / "script.log").read_text()
-        yield tmp_path
+        # The image's entrypoint waits for each script: it must return, leaving its loop behind.
+        assert script.wait(timeout=5) == 0, log.read_text()
+        # The same replicas in another order, or none (a reload would fail on "host not found").
+        for addresses in ["10.0.0.3 10.0.0.2", "", "10.0.0.2 10.0.0.3"]:
+            answer(addresses)
+            wait_for(lambda: True)
+        assert not reloads.exists()
+        broken.touch()
+        answer("10.0.0.2 10.0.0.9")  # one replica recreated at a new address
+        wait_for(lambda: "reload failed" in log.read_text())
+        broken.unlink()
+        wait_for(reloads.exists)
+        assert reloads.read_text() == "-s reload\n"
+        assert "reloaded nginx: 10.0.0.2 10.0.0.9" in log.read_text()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(script.pid, signal.SIGKILL)
-
-
-def test_script_is_executable_in_the_repository() -> None:
-    # The image's entrypoint skips a script without the x bit; a bind mount keeps the file's mode.
-    assert os.access(SCRIPT, os.X_OK)
-    if (REPO_DIR / ".git").exists():
-        git = ["git", "-C", str(REPO_DIR), "ls-files", "--stage", str(SCRIPT)]
-        staged = subprocess.run(git, capture_output=True, text=True, check=True).stdout
-        assert not staged or staged.startswith("100755"), staged
-
-
-def test_same_replicas_in_any_order_or_none_at_all_do_not_reload(state: Path) -> None:
-    # No address (every replica gone at once): a reload would fail on "host not found", so nginx
-    # keeps its config; back at the same addresses, nothing changed for nginx either.
-    for addresses in ["10.0.0.3 10.0.0.2", "", "10.0.0.2 10.0.0.3"]:
-        answer(state, addresses)
-        wait_for(lambda: True)
-    assert reloads(state) == []
-
-
-@pytest.mark.parametrize("change", ["10.0.0.2 10.0.0.3 10.0.0.4", "10.0.0.2 10.0.0.9"])
-def test_a_new_or_recreated_replica_reloads_once(state: Path, change: str) -> None:
-    answer(state, change)
-    wait_for(lambda: reloads(state) == ["-s reload"])
-    assert reloads(state) == ["-s reload"]
-    assert change.split()[-1] in (state / "script.log").read_text()
-
-
-def test_failed_reload_is_retried(state: Path) -> None:
-    (state / "broken").touch()
-    answer(state, "10.0.0.2")
-    wait_for(lambda: "reload failed" in (state / "script.log").read_text())
-    (state / "broken").unlink()
-    wait_for(lambda: reloads(state) == ["-s reload"])
-    assert reloads(state) == ["-s reload"]
