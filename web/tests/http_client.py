@@ -1,12 +1,9 @@
 """The tests' HTTP client: one request on a fresh connection, polling for a status, and a bounded
-load that keeps every reply, so the 200s can be compared with the stored count exactly; the page's
-number, and that comparison."""
+load that keeps every reply, so that the 200s can be checked against the stored count exactly."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
-import io
 import json
 import re
 import threading
@@ -57,15 +54,10 @@ def fetch(
     source: str | None = None,
     timeout: float = 10.0,
 ) -> Reply:
-    """`method path` on `base` (http://host:port), optionally from the loopback address `source`.
-
-    An iterable body goes out chunked, with no Content-Length. Connection errors propagate.
-    """
-    url, started = urlsplit(base), time.monotonic()
-    conn = http.client.HTTPConnection(
-        url.hostname or "127.0.0.1", url.port, timeout=timeout,
-        source_address=(source, 0) if source else None,
-    )  # fmt: skip
+    """`method path` on `base` (http://host:port), optionally from the loopback address `source`;
+    an iterable body goes out chunked. Connection errors propagate."""
+    started, source_address = time.monotonic(), (source, 0) if source else None
+    conn = http.client.HTTPConnection(urlsplit(base).netloc, None, timeout, source_address)
     try:
         chunked = body is not None and not isinstance(body, bytes)
         conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
@@ -94,76 +86,71 @@ def assert_stored_once(values: list[int], before: int, stored: int, unanswered: 
 
 def wait_for_status(base: str, path: str, status: int, within: float, method: str = "GET") -> Reply:
     """Poll until `method path` answers `status`; that reply."""
-    return poll_until(
-        lambda: (reply := fetch(base, path, method, timeout=within)).status == status and reply,
-        within, f"{method} {path} answering {status}", interval=0.05, errors=(OSError,),
-    )  # fmt: skip
 
+    def answered() -> Reply | None:
+        reply = fetch(base, path, method, timeout=within)
+        return reply if reply.status == status else None
 
-async def read_reply(reader: asyncio.StreamReader, started: float) -> Reply:
-    """One whole HTTP/1.1 response (Content-Length or chunked) from `reader`."""
-    status_line, _, fields = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
-    headers = http.client.parse_headers(io.BytesIO(fields))
-    body = b""
-    if "chunked" in headers.get("Transfer-Encoding", ""):
-        while size := int((await reader.readline()).split(b";")[0], 16):
-            body += (await reader.readexactly(size + 2))[:-2]
-        await reader.readline()
-    else:
-        body = await reader.readexactly(int(headers.get("Content-Length", "0")))
-    return Reply(int(status_line.split()[1]), headers, body, time.monotonic() - started)
+    return poll_until(answered, within, f"{method} {path} answering {status}", 0.05, (OSError,))
 
 
 class Load:
     """`connections` clients sending `method path` back to back (or `pause` s apart), at most
     `budget` requests in all, over kept-alive connections (or one per request); a reply slower
-    than `timeout` is an error.
-    Unlike wrk it never abandons a request: stop() waits for the answer to each one sent."""
+    than `timeout` is an error. Unlike wrk it never abandons a request: stop() waits for each."""
 
     def __init__(
-        self, base: str, connections: int, budget: int, method: str = "GET", path: str = "/",
-        *, keepalive: bool = True, timeout: float = 15.0, pause: float = 0.0,
-    ) -> None:  # fmt: skip
-        url = urlsplit(base)
-        self._address = (url.hostname or "127.0.0.1", url.port or 80)
-        close = "" if keepalive else "Connection: close\r\n"
-        head = f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 0\r\n{close}\r\n"
-        self._request, self._keepalive = head.encode(), keepalive
-        self._budget, self._timeout, self._pause = budget, timeout, pause
-        self._stopping = threading.Event()
+        self,
+        base: str,
+        connections: int,
+        budget: int,
+        method: str = "GET",
+        path: str = "/",
+        *,
+        keepalive: bool = True,
+        timeout: float = 15.0,
+        pause: float = 0.0,
+    ) -> None:
+        self._netloc, self._timeout, self._pause = urlsplit(base).netloc, timeout, pause
+        self._request = (method, path, None, {} if keepalive else {"Connection": "close"})
+        self._budget, self._lock, self._stopping = budget, threading.Lock(), threading.Event()
         self.replies: list[Reply] = []
         self.errors: Counter[str] = Counter()
         self.lost = 0  # requests sent that got no answer (closed, timed out): each may have counted
-        self._thread = threading.Thread(target=asyncio.run, args=(self._run(connections),))
-        self._thread.start()
+        self._clients = [threading.Thread(target=self._client) for _ in range(connections)]
+        for client in self._clients:
+            client.start()
 
-    async def _run(self, connections: int) -> None:
-        await asyncio.gather(*(self._client() for _ in range(connections)))
+    def _next(self) -> bool:
+        """Whether to send another request: the budget's next one, unless stopping."""
+        with self._lock:
+            self._budget -= 1
+            return self._budget >= 0 and not self._stopping.is_set()
 
-    async def _client(self) -> None:
-        writer: asyncio.StreamWriter | None = None
-        while not self._stopping.is_set() and self._budget > 0:
-            self._budget -= 1  # one event loop: no lock needed
-            started, close, sent = time.monotonic(), not self._keepalive, False
+    def _client(self) -> None:
+        """One client's requests; http.client reopens the connection after a `close`."""
+        conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout)
+        while self._next():
+            started, sent = time.monotonic(), False
             try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(*self._address)
-                writer.write(self._request)
+                conn.request(*self._request)
                 sent = True
-                reply = await asyncio.wait_for(read_reply(reader, started), self._timeout)
-                self.replies.append(reply)
-                close = close or "close" in reply.headers.get("Connection", "").lower()
-                await asyncio.sleep(self._pause)
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as err:
-                self.errors[type(err).__name__] += 1
-                self.lost += sent
-                close = True
-                await asyncio.sleep(0.01)
-            if close and writer is not None:
-                writer.close()
-                writer = None
-        if writer is not None:
-            writer.close()
+                response = conn.getresponse()
+                body = response.read()
+                seconds = time.monotonic() - started
+                self.replies.append(Reply(response.status, response.headers, body, seconds))
+                time.sleep(self._pause)
+            except (OSError, http.client.HTTPException) as err:
+                conn.close()
+                with self._lock:
+                    self.errors[type(err).__name__] += 1
+                    self.lost += sent
+                time.sleep(0.01)
+        conn.close()
+
+    def _running(self) -> bool:
+        """Whether a client is still sending or waiting for an answer."""
+        return any(client.is_alive() for client in self._clients)
 
     def statuses(self) -> Counter[int]:
         """How many replies had each status."""
@@ -177,22 +164,27 @@ class Load:
         """Return once `answers` replies came back; TimeoutError after `within` s."""
 
         def enough() -> bool:
-            done = len(self.replies) >= answers
-            assert done or self._thread.is_alive(), "the load ended early"
-            return done
+            assert self._running() or len(self.replies) >= answers, "the load ended early"
+            return len(self.replies) >= answers
 
         poll_until(enough, within, f"{answers} answers", interval=0.01)
+
+    def finish(self, within: float = 60.0) -> None:
+        """Wait until the whole budget is spent (at most `within` s), then stop."""
+        self._join(within)
+        self.stop()
 
     def stop(self, within: float = 30.0) -> None:
         """Send nothing more, and wait until every request sent has its answer (or error)."""
         self._stopping.set()
-        self._thread.join(within)
-        assert not self._thread.is_alive(), "a request was still unanswered"
+        self._join(within)
+        assert not self._running(), "a request was still unanswered"
 
-    def finish(self, within: float = 60.0) -> None:
-        """Wait until the whole budget is spent."""
-        self._thread.join(within)
-        self.stop()
+    def _join(self, within: float) -> None:
+        """Wait at most `within` s in all for the clients to end."""
+        deadline = time.monotonic() + within
+        for client in self._clients:
+            client.join(max(0.0, deadline - time.monotonic()))
 
     def assert_stored_once(self, stored: int, maybe: set[int]) -> None:
         """Each 200's value is distinct and in the `stored` count (from 0) once; statuses in
