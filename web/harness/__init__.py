@@ -3,7 +3,6 @@
 import atexit
 import contextlib
 import os
-import signal
 
 import psutil
 from mirakuru.base import ENV_UUID, cleanup_subprocesses
@@ -12,14 +11,13 @@ from mirakuru.base import ENV_UUID, cleanup_subprocesses
 def kill_own_leftovers() -> None:
     """At exit, SIGKILL what this process's mirakuru executors left running, and nothing else.
 
-    mirakuru 3.1's own exit handler kills every process whose executor ID merely *contains* this
-    pid: with a container's small pids, one tool exiting killed another process's MariaDB.
-    """
+    mirakuru 3.1's own handler kills every process whose executor ID merely *contains* this pid:
+    with a container's small pids, one tool exiting killed another process's MariaDB."""
     mine = f"{os.getpid()}:"  # an executor's ID is "<pid of its creator>:<uuid>"
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
             if process.environ().get(ENV_UUID, "").startswith(mine):
-                process.send_signal(signal.SIGKILL)
+                process.kill()
 
 
 atexit.unregister(cleanup_subprocesses)

@@ -1,28 +1,21 @@
-"""`make local-db`: a MariaDB/MySQL on which root may create the app's database, without Docker.
-
-`python -m harness.localdb ensure|stop|status`. `ensure` uses the server on DB_HOST:DB_PORT when
-root logs in there; otherwise (nothing answers, or root is refused as by Debian's socket-only root)
-it starts the project's private server under .local/mysql/, writing its port to .local/quartenv
-when that differs. COUNTER_LOCAL_DIR moves .local/ elsewhere (the tests do).
-"""
+"""`make local-db` (`python -m harness.localdb ensure|stop`): a server where root may create the
+app's database. `ensure` uses DB_HOST:DB_PORT when root logs in there, else (nothing answers, or
+root is refused, as by Debian's socket-only root) starts the project's private MariaDB under
+.local/mysql/, its port in .local/quartenv when that differs. COUNTER_LOCAL_DIR moves .local/."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import signal
-import socket
 import sys
 from pathlib import Path
 
+import psutil
 import pymysql
 from dotenv import load_dotenv, set_key
 
 from counter.config import LOCAL_ENV_FILE, Settings, load_quartenv
 from harness.mariadb import MariaDB
-from harness.poll import poll_until
 from harness.provision import (
-    Connection,
     RootAccessError,
     app_statements,
     root_connection,
@@ -36,6 +29,7 @@ ENV_FILE = LOCAL_DIR / LOCAL_ENV_FILE.name
 SERVER = LOCAL_DIR / "mysql"
 PORT_FILE, PID_FILE = SERVER / "port", SERVER / "mysqld.pid"
 SHELL_DB_PORT = os.environ.get("DB_PORT")  # before any env file is loaded: it wins over them
+CANNOT_CONNECT = 2003  # pymysql's code when no TCP connection could be made
 
 
 def say(message: str) -> None:
@@ -65,27 +59,25 @@ def ensure() -> None:
     except RootAccessError as err:
         refused, reason = True, f"root cannot log in on {where} ({err.code})"
     except pymysql.err.OperationalError as err:
-        try:
-            socket.create_connection((settings.db_host, settings.db_port), timeout=2).close()
-        except OSError:
-            refused, reason = False, f"nothing answers on {where} ({err.args[0]})"
-        else:
+        if err.args[0] != CANNOT_CONNECT:
             sys.exit(f"[local-db] {where} answers, but: {err.args[1]} ({err.args[0]})")
+        refused, reason = False, f"nothing answers on {where} ({err.args[0]})"
     if settings.db_host not in ("127.0.0.1", "localhost"):
         sys.exit(f"[local-db] {reason}, and it is not this machine: fix DB_HOST/DB_PORT")
-    port = running_port()
-    if port is None:
-        port = free_port() if refused else settings.db_port
-        server = MariaDB(SERVER, port)
-        if not server.initialised:
+    running = running_port()
+    port = running or (free_port() if refused else settings.db_port)
+    server = MariaDB(SERVER, port)
+    if running is None:
+        if not (server.datadir / "mysql").is_dir():
             say(f"initialising the project's private server in {SERVER}")
             server.initialise()
         server.start()
         PORT_FILE.write_text(f"{port}\n")
         server.detach()
+    # The socket: a socket-only root ignores the password (which the old db/local_server.py set).
     password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
     statements = [*root_over_tcp_statements(password), *app_statements(settings)]
-    run_statements(private_root(settings, port, password), statements)
+    run_statements(server.root(password), statements)
     written = ""
     if port != settings.db_port:
         ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -96,42 +88,23 @@ def ensure() -> None:
     say(f"{reason}: the project's private MariaDB serves on 127.0.0.1:{port}{written}")
 
 
-def private_root(settings: Settings, port: int, password: str) -> Connection:
-    """Root on the private server: over TCP once it has root@127.0.0.1; on the first start over
-    the socket; in data made by the old db/local_server.py, over the socket with the password."""
-    try:
-        return root_connection(dataclasses.replace(settings, db_port=port))
-    except (RootAccessError, pymysql.err.OperationalError):
-        pass
-    try:
-        return MariaDB(SERVER, port).root()
-    except pymysql.err.OperationalError:
-        return MariaDB(SERVER, port).root(password)
-
-
 def stop() -> None:
     """Stop the private server (SIGTERM) and wait until it has shut down."""
     port = running_port()
     if port is None:
         say("the private server is not running")
         return
-    pid = int(PID_FILE.read_text())
-    os.kill(pid, signal.SIGTERM)
-    poll_until(lambda: running_port() is None, 60, "the private server to stop", interval=0.2)
-    say(f"stopped the private server (pid {pid}, port {port})")
-
-
-def status() -> None:
-    """Say whether the private server runs, and on which port."""
-    port = running_port()
-    say(f"private server running on 127.0.0.1:{port}" if port else "private server stopped")
+    server = psutil.Process(int(PID_FILE.read_text()))
+    server.terminate()
+    server.wait(60)
+    say(f"stopped the private server (pid {server.pid}, port {port})")
 
 
 if __name__ == "__main__":
-    commands = {"ensure": ensure, "stop": stop, "status": status}
+    commands = {"ensure": ensure, "stop": stop}
     if len(sys.argv) != 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python -m harness.localdb {'|'.join(commands)}")
     try:
         commands[sys.argv[1]]()
-    except (MissingToolError, RuntimeError, TimeoutError) as err:  # e.g. no MariaDB installed
+    except (MissingToolError, RuntimeError, psutil.Error) as err:  # e.g. no MariaDB installed
         sys.exit(f"[local-db] {err}")

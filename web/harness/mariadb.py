@@ -17,7 +17,7 @@ import pymysql
 from harness import kill_own_leftovers
 from harness.tools import find_tool
 
-Row = tuple[object, ...]
+USER = pwd.getpwuid(os.getuid()).pw_name  # root's account on the socket, as on Debian
 
 
 class MariaDB:
@@ -26,15 +26,18 @@ class MariaDB:
     def __init__(
         self, home: Path, port: int, options: Sequence[str] = ("--skip-name-resolve",)
     ) -> None:
-        self.home, self.port, self.options = home, port, list(options)
+        self.home, self.port = home, port
         self.datadir, self.socket = home / "data", home / "mysqld.sock"
         self.log_path = home / "server.log"
-        self._executor: mirakuru.TCPExecutor | None = None
-
-    @property
-    def initialised(self) -> bool:
-        """True once the data directory holds the system tables."""
-        return (self.datadir / "mysql").is_dir()
+        self._executor = mirakuru.TCPExecutor(
+            self._command("mariadbd", f"--socket={self.socket}", f"--log-error={self.log_path}",
+                          f"--pid-file={home / 'mysqld.pid'}", f"--port={port}",
+                          "--bind-address=127.0.0.1", "--character-set-server=utf8mb4",
+                          "--collation-server=utf8mb4_unicode_ci", "--max-connections=500",
+                          *options),
+            host="127.0.0.1", port=port, timeout=30, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
 
     def initialise(self) -> None:
         """Create the system tables; root logs in by unix socket only, as on Debian."""
@@ -54,64 +57,42 @@ class MariaDB:
     def start(self) -> None:
         """Run mariadbd and return once it accepts TCP connections; its log if it fails."""
         self.socket.unlink(missing_ok=True)  # a stale one (after a kill) would pass for ready
-        self._executor = mirakuru.TCPExecutor(
-            self._command("mariadbd", f"--socket={self.socket}", f"--log-error={self.log_path}",
-                          f"--pid-file={self.home / 'mysqld.pid'}", f"--port={self.port}",
-                          "--bind-address=127.0.0.1", "--character-set-server=utf8mb4",
-                          "--collation-server=utf8mb4_unicode_ci", "--max-connections=500",
-                          *self.options),
-            host="127.0.0.1", port=self.port, timeout=30, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
         try:
             self._executor.start()
         except (mirakuru.ProcessExitedWithError, mirakuru.TimeoutExpired) as err:
-            self._executor = None
-            raise RuntimeError(f"mariadbd did not start ({err}):\n{self.log()}") from None
+            self._executor.kill()
+            log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            raise RuntimeError(f"mariadbd did not start ({err}):\n{log}") from None
 
     def stop(self) -> None:
         """A clean shutdown (SIGTERM), as a restart or maintenance does; a no-op when stopped."""
-        if self._executor is not None:
-            self.thaw()
-            self._executor.stop()
-            self._executor = None
+        self.thaw()
+        self._executor.stop()
 
     def kill(self) -> None:
         """SIGKILL: a crash; InnoDB recovers committed transactions on the next start."""
-        if self._executor is not None:
-            self._executor.kill()
-            self._executor = None
+        self._executor.kill()
 
     def freeze(self) -> None:
         """SIGSTOP: connections stay open and are accepted, but nothing answers."""
-        os.kill(self.pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
         """SIGCONT: a frozen server carries on where it stopped."""
-        if self._executor is not None:
-            os.kill(self.pid, signal.SIGCONT)
+        self._signal(signal.SIGCONT)
 
     def detach(self) -> None:
         """Leave the server running after this Python process ends (stopped later by pid file)."""
         atexit.unregister(kill_own_leftovers)  # which would kill what this process started
-        if self._executor is not None:
-            self._executor.process = None
-            self._executor = None
-
-    @property
-    def pid(self) -> int:
-        """The running server's process id."""
-        process = self._executor.process if self._executor else None
-        assert process is not None, "not running"
-        return process.pid
+        self._executor.process = None
 
     def root(self, password: str = "") -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
         """Root (the OS user's account) over the Unix socket, autocommit."""
         return pymysql.connect(
-            unix_socket=str(self.socket), user=_user(), password=password, autocommit=True
+            unix_socket=str(self.socket), user=USER, password=password, autocommit=True
         )
 
-    def execute(self, statement: str, args: Sequence[object] = ()) -> list[Row]:
+    def execute(self, statement: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Run one statement as root (e.g. SET GLOBAL wait_timeout = 2); its rows."""
         with self.root() as conn, conn.cursor() as cur:
             cur.execute(statement, tuple(args) or None)
@@ -121,15 +102,11 @@ class MariaDB:
         """A global status counter, e.g. Aborted_clients."""
         return int(str(self.execute("SHOW GLOBAL STATUS LIKE %s", (name,))[0][1]))
 
-    def log(self) -> str:
-        """The server's error log so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def _signal(self, number: int) -> None:
+        if self._executor.process is not None:
+            self._executor.process.send_signal(number)
 
     def _command(self, tool: str, *args: str) -> list[str]:
         # Its own tmpdir: servers set up side by side (pytest -n) share none of their temp files.
-        return [find_tool(tool), "--no-defaults", f"--datadir={self.datadir}", f"--user={_user()}",
+        return [find_tool(tool), "--no-defaults", f"--datadir={self.datadir}", f"--user={USER}",
                 f"--tmpdir={self.home}", *args]  # fmt: skip
-
-
-def _user() -> str:
-    return pwd.getpwuid(os.getuid()).pw_name

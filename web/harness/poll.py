@@ -19,12 +19,10 @@ def poll_until(
 ) -> R:
     """`condition()`'s first truthy result, exceptions in `errors` counting as "not yet"; after
     `timeout` seconds TimeoutError naming `what` and the last result or exception."""
-    retrying = t.Retrying(
-        stop=t.stop_after_delay(timeout), wait=t.wait_fixed(interval),
-        retry=t.retry_if_result(lambda value: not value) | t.retry_if_exception_type(errors),
-    )  # fmt: skip
+    retry = t.retry_if_not_result(bool) | t.retry_if_exception_type(errors)
+    poll = t.Retrying(stop=t.stop_after_delay(timeout), wait=t.wait_fixed(interval), retry=retry)
     try:
-        result = retrying(condition)
+        result = poll(condition)
     except t.RetryError as err:
         last = err.last_attempt
         seen = repr(last.exception()) if last.failed else repr(last.result())

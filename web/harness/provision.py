@@ -67,10 +67,9 @@ def app_statements(settings: Settings) -> Statements:
 
 
 def root_over_tcp_statements(password: str) -> Statements:
-    """On a private server: root from 127.0.0.1 with `password`, as the tests and tools log in."""
+    """On a private MariaDB: root from 127.0.0.1 with `password`, as the tests and tools log in."""
     return [
-        ("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,)),
-        ("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,)),
+        ("CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,)),
         ("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION", ()),
     ]
 
@@ -122,9 +121,9 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
-def migrate(settings: Settings, revision: str = "head") -> None:
-    """`alembic upgrade <revision>` on a throwaway database."""
-    command.upgrade(alembic_config(settings), revision)
+def migrate(settings: Settings) -> None:
+    """`alembic upgrade head` on a throwaway database."""
+    command.upgrade(alembic_config(settings), "head")
 
 
 def stored_count(settings: Settings) -> int:

@@ -92,14 +92,10 @@ def run_hypercorn(settings: Settings, app: str = "manage:app", **extra: str) -> 
 
 def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
     """The template through `envsubst '$WEB_UPSTREAM ...'`; one `server` line per upstream."""
-    names = {
-        "WEB_UPSTREAM": upstreams[0],
-        "NGINX_PORT": listen,
-        "NGINX_ACCESS_LOG": str(access_log),
-    }
+    env = {"WEB_UPSTREAM": upstreams[0], "NGINX_PORT": listen, "NGINX_ACCESS_LOG": str(access_log)}
     site = subprocess.run(
-        [find_tool("envsubst"), " ".join(f"${{{name}}}" for name in names)],
-        input=TEMPLATE.read_text(), env=names, capture_output=True, text=True, check=True,
+        [find_tool("envsubst"), " ".join(f"${{{name}}}" for name in env)],
+        input=TEMPLATE.read_text(), env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     line = next(line for line in site.splitlines() if f"server {upstreams[0]}" in line)
     return site.replace(line, "\n".join(line.replace(upstreams[0], u) for u in upstreams))

@@ -77,21 +77,10 @@ def client(app: Quart) -> Client:
 
 
 @pytest.fixture(scope="session")
-def fresh_datadir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new server's data as mariadb-install-db leaves it (root by unix socket only), to copy."""
-    server = MariaDB(tmp_path_factory.mktemp("fresh"), 0)
+def private_datadir(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Data with root over TCP and PRIVATE_DATABASE migrated, for each test to copy."""
+    server = MariaDB(tmp_path_factory.mktemp("private"), free_port(), PRIVATE_OPTIONS)
     server.initialise()
-    return server.datadir
-
-
-@pytest.fixture(scope="session")
-def private_datadir(
-    server_settings: Settings, fresh_datadir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """Data with root over TCP, as on the real server, and the app's database PRIVATE_DATABASE
-    migrated: copying it beats initialising and migrating for each test."""
-    home = tmp_path_factory.mktemp("private")
-    server = MariaDB(home, free_port(), PRIVATE_OPTIONS).copy_data(fresh_datadir)
     server.start()
     try:
         password = os.environ.get("MYSQL_ROOT_PASSWORD", "")

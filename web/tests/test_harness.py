@@ -27,13 +27,8 @@ server.stop()
 def test_an_exiting_tool_leaves_other_processes_servers_alone() -> None:
     as_user = [] if os.geteuid() == 0 else ["--map-root-user"]  # a user namespace, where allowed
     command = [require_tool("unshare"), *as_user, "--pid", "--fork", "--mount-proc"]
-    result = subprocess.run(
-        [*command, sys.executable, "-c", SCRIPT],
-        cwd=WEB_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    command += [sys.executable, "-c", SCRIPT]
+    result = subprocess.run(command, cwd=WEB_DIR, capture_output=True, text=True, timeout=60)
     if "Operation not permitted" in result.stderr:  # e.g. a CI runner's user, without root
         pytest.skip(f"no PID namespace here: {result.stderr.strip()}")
     assert result.stdout.strip() == "alive", result

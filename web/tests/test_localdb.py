@@ -1,4 +1,6 @@
-"""`make local-db` where the MariaDB running lets root in by unix socket only (Debian's default)."""
+"""A MariaDB that lets root in by unix socket only (Debian's default): the tests stop at once, and
+`make local-db` starts the project's private server. Its other paths run on every
+`make local-test` (.ci/run's too): a fresh .local/ initialised, a server where root logs in."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
@@ -22,88 +23,52 @@ from harness.tools import free_port
 pytestmark = pytest.mark.processes
 
 
-@pytest.fixture(scope="module")
-def socket_only_mariadb(
-    fresh_datadir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MariaDB]:
-    """A MariaDB whose root@localhost uses unix_socket auth only, as Debian's package sets it up."""
-    home = tmp_path_factory.mktemp("debian")
-    server = MariaDB(home, free_port(), options=()).copy_data(fresh_datadir)  # names resolved
-    server.start()
-    yield server
-    server.stop()
+def run(local_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python args` in web/ on the server at 127.0.0.1:`port`, with .local/ in `local_dir`."""
+    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(port)}
+    env["COUNTER_LOCAL_DIR"] = str(local_dir)
+    command = [sys.executable, *args]
+    return subprocess.run(command, cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=90)
 
 
-def localdb(command: str, local_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
-    """`python -m harness.localdb <command>` on DB_PORT=`port`, with .local/ in `local_dir`."""
-    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(port),
-           "COUNTER_LOCAL_DIR": str(local_dir)}  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "harness.localdb", command],
-        cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
-
-
-def root_logs_in(settings: Settings, port: int) -> None:
-    root_connection(on_local_port(settings, port)).close()
-
-
-def test_refused_root_starts_the_private_server_on_a_free_port(
-    socket_only_mariadb: MariaDB, tmp_path: Path, server_settings: Settings
+def test_refused_root_stops_the_tests_and_local_db_starts_the_private_server(
+    private_datadir: Path, tmp_path: Path, server_settings: Settings
 ) -> None:
-    local_dir, port = tmp_path / "local", socket_only_mariadb.port
-    started = time.monotonic()
-    result = localdb("ensure", local_dir, port)
-    took = time.monotonic() - started
-    try:
-        assert result.returncode == 0, result
-        assert took < 30, "no retries (60 s before) on an access-denied error"
-        private = int(dotenv_values(local_dir / "quartenv")["DB_PORT"] or 0)
-        assert private not in (0, port)
-        # 1698 as on Debian; 1130 where 127.0.0.1 does not resolve to localhost.
-        line = rf"root cannot log in on 127.0.0.1:{port} \((1698|1130)\): the project's private"
-        assert re.search(line, result.stdout), result.stdout
-        assert result.stdout.strip().splitlines()[-1].count(f"DB_PORT={private}") == 1
-        root_logs_in(server_settings, private)  # both root and the app's account, over TCP
-        pymysql.connect(host="127.0.0.1", port=private, user=server_settings.db_username,
-                        password=server_settings.db_password).close()  # fmt: skip
-        again = localdb("ensure", local_dir, private)  # as the next make target sees it
-        assert again.returncode == 0, again
-        assert f"root logs in on 127.0.0.1:{private}" in again.stdout
-    finally:
-        stopped = localdb("stop", local_dir, port)
-    assert stopped.returncode == 0, stopped
-    assert "stopped the private server" in stopped.stdout
-    assert localdb("status", local_dir, port).stdout.strip() == "[local-db] private server stopped"
-
-
-def test_a_test_session_stops_at_once_when_root_is_refused(socket_only_mariadb: MariaDB) -> None:
-    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(socket_only_mariadb.port)}
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_views.py"],
-        cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert time.monotonic() - started < 30  # 94 s before, one failure per test
-    assert result.returncode != 0
-    assert result.stdout.count("'root' cannot log in on 127.0.0.1") == 1, result.stdout
-    assert " passed" not in result.stdout, result.stdout
-    assert " error" not in result.stdout, result.stdout
-
-
-def test_a_server_made_by_the_old_tool_is_taken_over(
-    fresh_datadir: Path, tmp_path: Path, server_settings: Settings
-) -> None:
-    # db/local_server.py left root@localhost with the password and no root@127.0.0.1 account.
-    old = MariaDB(tmp_path / "local" / "mysql", free_port()).copy_data(fresh_datadir)
+    # .local/ as the old db/local_server.py left it: root@localhost with the password, no TCP root.
+    local_dir = tmp_path / "local"
+    old = MariaDB(local_dir / "mysql", free_port()).copy_data(private_datadir)
     old.start()
+    old.execute("DROP USER 'root'@'127.0.0.1'")
     old.execute(
         "ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (os.environ["MYSQL_ROOT_PASSWORD"],)
     )
     old.stop()
+    debian = MariaDB(tmp_path / "debian", free_port(), options=()).copy_data(private_datadir)
+    debian.start()  # without --skip-name-resolve: 127.0.0.1 is localhost, as on Debian
+    debian.execute("DROP USER 'root'@'127.0.0.1'")  # root@localhost: unix socket only
+    port = debian.port
     try:
-        result = localdb("ensure", tmp_path / "local", old.port)
+        started = time.monotonic()
+        tests = run(
+            local_dir, port, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_views.py"
+        )
+        assert time.monotonic() - started < 30  # 94 s before, one failure per test
+        assert tests.returncode == 3, tests  # pytest.exit's: no test ran
+        assert tests.stdout.count("'root' cannot log in on 127.0.0.1") == 1, tests.stdout
+
+        result = run(local_dir, port, "-m", "harness.localdb", "ensure")
         assert result.returncode == 0, result
-        root_logs_in(server_settings, old.port)
+        private = int(dotenv_values(local_dir / "quartenv")["DB_PORT"] or 0)
+        # 1698 as on Debian; 1130 where 127.0.0.1 does not resolve to localhost.
+        line = (
+            rf"root cannot log in on 127.0.0.1:{port} \((1698|1130)\): the project's private "
+            rf"MariaDB serves on 127.0.0.1:{private} \(DB_PORT={private} written"
+        )
+        assert re.search(line, result.stdout), result.stdout
+        root_connection(on_local_port(server_settings, private)).close()  # root over TCP
+        user, secret = server_settings.db_username, server_settings.db_password  # the app's
+        pymysql.connect(host="127.0.0.1", port=private, user=user, password=secret).close()
     finally:
-        localdb("stop", tmp_path / "local", old.port)
+        stopped = run(local_dir, port, "-m", "harness.localdb", "stop")
+        debian.stop()
+    assert "stopped the private server" in stopped.stdout, stopped
