@@ -148,10 +148,6 @@ class Load:
                 time.sleep(0.01)
         conn.close()
 
-    def _running(self) -> bool:
-        """Whether a client is still sending or waiting for an answer."""
-        return any(client.is_alive() for client in self._clients)
-
     def statuses(self) -> Counter[int]:
         """How many replies had each status."""
         return Counter(reply.status for reply in self.replies)
@@ -162,12 +158,7 @@ class Load:
 
     def wait_for(self, answers: int, within: float = 20.0) -> None:
         """Return once `answers` replies came back; TimeoutError after `within` s."""
-
-        def enough() -> bool:
-            assert self._running() or len(self.replies) >= answers, "the load ended early"
-            return len(self.replies) >= answers
-
-        poll_until(enough, within, f"{answers} answers", interval=0.01)
+        poll_until(lambda: len(self.replies) >= answers, within, f"{answers} answers", 0.01)
 
     def finish(self, within: float = 60.0) -> None:
         """Wait until the whole budget is spent (at most `within` s), then stop."""
@@ -178,7 +169,7 @@ class Load:
         """Send nothing more, and wait until every request sent has its answer (or error)."""
         self._stopping.set()
         self._join(within)
-        assert not self._running(), "a request was still unanswered"
+        assert not any(client.is_alive() for client in self._clients), "a request is unanswered"
 
     def _join(self, within: float) -> None:
         """Wait at most `within` s in all for the clients to end."""

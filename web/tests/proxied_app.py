@@ -6,12 +6,11 @@ from __future__ import annotations
 from quart import Quart, request
 from quart.typing import ResponseReturnValue
 
-# A secret that must never reach a client: the unhandled-error probe raises with it.
-SECRET_DETAIL = "probe-secret-7f3a /srv/internal/path"
+SECRET_DETAIL = "probe-secret-7f3a /srv/internal/path"  # raised by /_probe/boom: never for clients
 
 
 def probed() -> Quart:
-    """The app exactly as manage.py builds it (imported here: that configures logging), plus
+    """The app as manage.py builds it (imported only here: that configures logging), plus
     /_probe/client (what the app believes about its client) and /_probe/boom (an error)."""
     from manage import app
 

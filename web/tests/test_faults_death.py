@@ -44,12 +44,9 @@ def test_sigterm_mid_load_finishes_in_flight_requests(
     print(f"{load.statuses()}, {load.errors}; exit in {took:.2f} s")
     assert code == 0, output
     assert took < GRACEFUL_TIMEOUT + 1
-    # Requests being served finish with 200. The exception is Hypercorn's own race (0.18): a
-    # request read just as shutdown begins is cancelled with a 500, or its connection is closed
-    # unanswered (the idle-connection close, asyncio/tcp_server.py), after or before its batch
-    # was committed. Seen about 1 run in 8; the drain (WEB_DRAIN_SECONDS, preStop) avoids it.
-    # Each of the 16 clients: its open request, and at most one more sent before the listener
-    # closed (11 seen).
+    # Requests being served finish with 200, except in Hypercorn's own race (0.18; 1 run in 8; the
+    # drain avoids it): a request read as shutdown begins gets a 500 or its connection closed,
+    # after or before its batch committed. Per client: its open request and one more (11 seen).
     assert load.lost <= 32, load.errors
     load.assert_stored_once(stored_count(private_settings), maybe={500})
     # The pools were disposed: every connection said goodbye instead of being cut.

@@ -40,19 +40,17 @@ def web(private_settings: Settings) -> Iterator[Server]:
 
 
 def posting(web: Server, budget: int = 20_000) -> Load:
-    """CLIENTS clients POSTing /api/counter, each on a fresh connection, under way. Each pauses
-    20 ms between requests: an outage still meets ~300 requests a second, and the load no longer
-    takes both cores from the files running beside it."""
+    """CLIENTS clients POSTing /api/counter, each on a fresh connection, under way; 20 ms apart:
+    an outage still meets ~300 requests a second, and the files running beside get a core."""
     load = Load(web.url, CLIENTS, budget, "POST", "/api/counter", keepalive=False, pause=0.02)
     load.wait_for(50)
     return load
 
 
 def test_stopped_database_gives_503_then_the_count_continues(
-    private_server: MariaDB, private_settings: Settings, web: Server
+    private_server: MariaDB, web: Server
 ) -> None:
-    for expected in (1, 2, 3):
-        assert fetch(web.url, "/api/counter", "POST").count == expected
+    assert fetch(web.url, "/api/counter", "POST").count == 1  # a pooled connection, stale below
     private_server.stop()
     for _ in range(3):  # stale pooled connections first, then refused new ones
         for path, method in PROBES:  # a 503 that says what happened, fast, with no internals
@@ -66,12 +64,8 @@ def test_stopped_database_gives_503_then_the_count_continues(
         assert fetch(web.url, "/healthz").status == 200
     private_server.start()
     reply = wait_for_status(web.url, "/api/counter", 200, within=5, method="POST")
-    assert reply.count == 4, "the count continues from the stored value"
-    assert fetch(web.url, "/").status == 200
-    assert fetch(web.url, "/api/counter").count == 5
-    assert stored_count(private_settings) == 5
+    assert reply.count == 2, "the count continues from the stored value"
     assert fetch(web.url, "/readyz").status == 200
-    assert web.process.poll() is None, "the server survived"
     assert "Traceback" not in web.log()
 
 

