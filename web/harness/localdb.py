@@ -15,13 +15,7 @@ from dotenv import load_dotenv, set_key
 
 from counter.config import LOCAL_ENV_FILE, Settings, load_quartenv
 from harness.mariadb import MariaDB
-from harness.provision import (
-    RootAccessError,
-    app_statements,
-    root_connection,
-    root_over_tcp_statements,
-    run_statements,
-)
+from harness.provision import RootAccessError, create_app_database, root_connection
 from harness.tools import MissingToolError, free_port
 
 LOCAL_DIR = Path(os.environ.get("COUNTER_LOCAL_DIR") or LOCAL_ENV_FILE.parent)
@@ -29,7 +23,6 @@ ENV_FILE = LOCAL_DIR / LOCAL_ENV_FILE.name
 SERVER = LOCAL_DIR / "mysql"
 PORT_FILE, PID_FILE = SERVER / "port", SERVER / "mysqld.pid"
 SHELL_DB_PORT = os.environ.get("DB_PORT")  # before any env file is loaded: it wins over them
-CANNOT_CONNECT = 2003  # pymysql's code when no TCP connection could be made
 
 
 def say(message: str) -> None:
@@ -53,13 +46,13 @@ def ensure() -> None:
     settings = Settings.from_env({**os.environ, "QUART_ENV": "development"})
     where = f"{settings.db_host}:{settings.db_port}"
     try:
-        run_statements(root_connection(settings, timeout=3), app_statements(settings))
+        create_app_database(root_connection(settings, timeout=3), settings)
         say(f"root logs in on {where}; database {settings.database_name!r} and its account ready")
         return
     except RootAccessError as err:
         refused, reason = True, f"root cannot log in on {where} ({err.code})"
     except pymysql.err.OperationalError as err:
-        if err.args[0] != CANNOT_CONNECT:
+        if err.args[0] != 2003:  # pymysql's "Can't connect": no TCP connection was made
             sys.exit(f"[local-db] {where} answers, but: {err.args[1]} ({err.args[0]})")
         refused, reason = False, f"nothing answers on {where} ({err.args[0]})"
     if settings.db_host not in ("127.0.0.1", "localhost"):
@@ -74,10 +67,9 @@ def ensure() -> None:
         server.start()
         PORT_FILE.write_text(f"{port}\n")
         server.detach()
-    # The socket: a socket-only root ignores the password (which the old db/local_server.py set).
     password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
-    statements = [*root_over_tcp_statements(password), *app_statements(settings)]
-    run_statements(server.root(password), statements)
+    server.allow_root_over_tcp(password)
+    create_app_database(server.root(password), settings)
     written = ""
     if port != settings.db_port:
         ENV_FILE.parent.mkdir(parents=True, exist_ok=True)

@@ -87,10 +87,17 @@ class MariaDB:
         self._executor.process = None
 
     def root(self, password: str = "") -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
-        """Root (the OS user's account) over the Unix socket, autocommit."""
+        """Root (the OS user's account) over the Unix socket, autocommit: a socket-only root
+        ignores `password`, which data made by the old db/local_server.py needs."""
         return pymysql.connect(
             unix_socket=str(self.socket), user=USER, password=password, autocommit=True
         )
+
+    def allow_root_over_tcp(self, password: str) -> None:
+        """Root from 127.0.0.1 with `password`, as the tests and tools log in."""
+        with self.root(password) as conn, conn.cursor() as cur:
+            cur.execute("CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+            cur.execute("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
 
     def execute(self, statement: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Run one statement as root (e.g. SET GLOBAL wait_timeout = 2); its rows."""

@@ -1,5 +1,4 @@
-"""The app's database and account, made as root (for `make local-db`, the tests' throwaway
-databases and the fault tests' private servers), and Alembic runs on them."""
+"""The app's database and account, made as root (by `make local-db` and the tests), and Alembic."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ WEB_DIR = Path(__file__).resolve().parent.parent
 # Access denied (1044, 1045), host not allowed (1130), unix_socket-only root (1698): no retry helps.
 ACCESS_DENIED = frozenset({1044, 1045, 1130, 1698})
 Connection: TypeAlias = "pymysql.connections.Connection[pymysql.cursors.Cursor]"
-Statements: TypeAlias = list[tuple[str, tuple[str, ...]]]
 
 
 class RootAccessError(RuntimeError):
@@ -56,29 +54,16 @@ def root_connection(settings: Settings, timeout: float = 5.0) -> Connection:
         ) from None
 
 
-def app_statements(settings: Settings) -> Statements:
-    """The app's database and its account with rights on that database only (as MySQL's image)."""
+def create_app_database(conn: Connection, settings: Settings) -> None:
+    """On root's `conn` (closed after): the app's database and its account with rights on that
+    database only (as MySQL's image makes them)."""
     user, database = settings.db_username, settings.database_name
-    return [
-        (f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4", ()),
-        ("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, settings.db_password)),
-        (f"GRANT ALL ON `{database}`.* TO %s@'%%'", (user,)),
-    ]
-
-
-def root_over_tcp_statements(password: str) -> Statements:
-    """On a private MariaDB: root from 127.0.0.1 with `password`, as the tests and tools log in."""
-    return [
-        ("CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,)),
-        ("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION", ()),
-    ]
-
-
-def run_statements(conn: Connection, statements: Statements) -> None:
-    """Run each statement with its arguments, then close `conn`."""
     with closing(conn), conn.cursor() as cur:
-        for statement, args in statements:
-            cur.execute(statement, args or None)
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+        cur.execute(
+            "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, settings.db_password)
+        )
+        cur.execute(f"GRANT ALL ON `{database}`.* TO %s@'%%'", (user,))
 
 
 def check_safe(name: str) -> None:
@@ -98,7 +83,7 @@ def new_database(settings: Settings, name: str | None = None) -> Settings:
     name = name or f"{settings.database_name}_{secrets.token_hex(4)}_test"
     check_safe(name)
     test_settings = dataclasses.replace(settings, database_name=name)
-    run_statements(root_connection(settings), app_statements(test_settings))
+    create_app_database(root_connection(settings), test_settings)
     return test_settings
 
 
@@ -109,8 +94,8 @@ def throwaway_database(settings: Settings, name: str | None = None) -> Iterator[
     try:
         yield test_settings
     finally:
-        drop = f"DROP DATABASE IF EXISTS `{test_settings.database_name}`"
-        run_statements(root_connection(settings), [(drop, ())])
+        with closing(root_connection(settings)) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{test_settings.database_name}`")
 
 
 def alembic_config(settings: Settings) -> Config:

@@ -24,8 +24,6 @@ from harness.provision import (
     new_database,
     on_local_port,
     root_connection,
-    root_over_tcp_statements,
-    run_statements,
     throwaway_database,
 )
 from harness.tools import free_port
@@ -83,8 +81,7 @@ def private_datadir(server_settings: Settings, tmp_path_factory: pytest.TempPath
     server.initialise()
     server.start()
     try:
-        password = os.environ.get("MYSQL_ROOT_PASSWORD", "")
-        run_statements(server.root(), root_over_tcp_statements(password))
+        server.allow_root_over_tcp(os.environ.get("MYSQL_ROOT_PASSWORD", ""))
         migrate(new_database(on_local_port(server_settings, server.port), PRIVATE_DATABASE))
     finally:
         server.stop()
