@@ -26,7 +26,6 @@ LEAKS = ("traceback", 'file "', "sqlalchemy", "operationalerror", "can't connect
 VERSION = re.compile(
     r"(nginx|hypercorn|quart|werkzeug|python|uvloop|mysql|mariadb)[/ ]v?\d+\.\d+", re.IGNORECASE
 )
-CLIENT = "127.0.0.2"  # loopback has all of 127.0.0.0/8: a client told apart from nginx
 
 
 def assert_safe(reply: Reply) -> None:
@@ -76,8 +75,6 @@ def test_bad_input_is_refused_by_nginx(
     [
         ("GET", "/", 200),
         ("GET", "/no-such-page", 404),
-        ("GET", "/api/no-such-thing", 404),
-        ("PUT", "/", 405),
         ("DELETE", "/api/counter", 405),
         ("GET", "/_probe/boom", 500),
     ],
@@ -91,8 +88,8 @@ def test_pages_leak_nothing(proxy: Nginx, method: str, path: str, status: int) -
 
 def test_nginx_replaces_forged_forwarded_headers(proxy: Nginx) -> None:
     # nginx sends "6.6.6.6, 127.0.0.2"; the app trusts one hop (ProxyFixMiddleware), so takes the
-    # last: the real client. nginx sets X-Forwarded-Proto to its $scheme, X-Forwarded-Host to $host.
+    # real client. nginx sets X-Forwarded-Proto to its $scheme, X-Forwarded-Host to $host.
     forged = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}
     forged |= {"X-Forwarded-Host": "evil.example", "Host": "counter.example"}
-    seen = fetch(proxy.url, "/_probe/client", headers=forged, source=CLIENT).json()
-    assert seen == {"remote_addr": CLIENT, "scheme": "http", "host": "counter.example"}
+    seen = fetch(proxy.url, "/_probe/client", headers=forged, source="127.0.0.2").json()
+    assert seen == {"remote_addr": "127.0.0.2", "scheme": "http", "host": "counter.example"}
