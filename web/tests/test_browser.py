@@ -14,7 +14,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
 from counter.config import Settings
-from harness.servers import Server, run_hypercorn, run_nginx
+from harness.servers import run_hypercorn, run_nginx
 from harness.tools import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -38,24 +38,16 @@ fetch("/api/counter", {method: "POST", headers: {Accept: "application/json"}})
 
 
 @pytest.fixture(scope="module")
-def site(settings: Settings) -> Iterator[Server]:
-    """nginx on a free port in front of Hypercorn on the test database."""
-    with run_hypercorn(settings) as app, run_nginx([app.netloc]) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
 def driver() -> Iterator[webdriver.Chrome]:
     """One headless Chromium on Debian's binaries (Selenium Manager downloads none); quit after."""
-    chromium = require_tool("chromium")
-    chromedriver = require_tool("chromedriver")
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         options = webdriver.ChromeOptions()
-        options.binary_location = chromium
+        options.binary_location = require_tool("chromium")
         for flag in [*CHROMIUM_FLAGS.split(), f"--user-data-dir={profile}"]:
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        browser = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+        service = Service(executable_path=require_tool("chromedriver"))
+        browser = webdriver.Chrome(options=options, service=service)
         try:
             browser.set_page_load_timeout(30)
             browser.set_script_timeout(WAIT)
@@ -74,29 +66,30 @@ def shown_count(driver: webdriver.Chrome) -> int:
 
 
 def test_page_is_complete_styled_self_contained_and_counts_each_reload_once(
-    driver: webdriver.Chrome, site: Server
+    driver: webdriver.Chrome, settings: Settings
 ) -> None:
-    driver.get(site.url + "/")
-    first = shown_count(driver)
-    assert driver.title.startswith(f"Counter: {first} ")
-    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
-    assert driver.find_element(By.TAG_NAME, "h1").text
+    with run_hypercorn(settings) as app, run_nginx([app.netloc]) as site:
+        driver.get(site.url + "/")
+        first = shown_count(driver)
+        assert driver.title.startswith(f"Counter: {first} ")
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
+        assert driver.find_element(By.TAG_NAME, "h1").text
 
-    origin = driver.execute_script("return location.origin;")
-    assert origin == site.url
-    resources: list[str] = driver.execute_script(
-        "return performance.getEntriesByType('resource').map((entry) => entry.name);"
-    )
-    assert [url for url in resources if not url.startswith(origin + "/")] == []
-    assert origin + "/static/style.css" in resources
-    body = driver.find_element(By.TAG_NAME, "body")  # styled: a browser's default is 8px
-    assert body.value_of_css_property("margin-top") == "0px"
+        origin = driver.execute_script("return location.origin;")
+        assert origin == site.url
+        resources: list[str] = driver.execute_script(
+            "return performance.getEntriesByType('resource').map((entry) => entry.name);"
+        )
+        assert [url for url in resources if not url.startswith(origin + "/")] == []
+        assert origin + "/static/style.css" in resources
+        body = driver.find_element(By.TAG_NAME, "body")  # styled: a browser's default is 8px
+        assert body.value_of_css_property("margin-top") == "0px"
 
-    old = driver.find_element(*COUNT)
-    driver.refresh()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(old))  # the old page is gone
-    assert shown_count(driver) == first + 1
-    reply = driver.execute_async_script(POST_SCRIPT)  # the JSON API, from the page itself
-    assert reply == {"status": 200, "body": {"count": first + 2}}
-    console = driver.get_log("browser")  # type: ignore[no-untyped-call]
-    assert [entry for entry in console if entry["level"] == "SEVERE"] == []
+        old = driver.find_element(*COUNT)
+        driver.refresh()
+        WebDriverWait(driver, WAIT).until(ec.staleness_of(old))  # the old page is gone
+        assert shown_count(driver) == first + 1
+        reply = driver.execute_async_script(POST_SCRIPT)  # the JSON API, from the page itself
+        assert reply == {"status": 200, "body": {"count": first + 2}}
+        console = driver.get_log("browser")  # type: ignore[no-untyped-call]
+        assert [entry for entry in console if entry["level"] == "SEVERE"] == []

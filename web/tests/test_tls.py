@@ -1,6 +1,5 @@
-"""HTTPS through the real nginx (the harness's, the project's template) in front of a real
-Hypercorn, once nginx/docker-entrypoint.d/30-tls-when-certs-mounted.sh has written its file for a
-`make cert` certificate and a reload (SIGHUP) has read it."""
+"""HTTPS through the real nginx (the project's template) before a real Hypercorn, once the
+entrypoint's 30-tls-when-certs-mounted.sh has written its file for a `make cert` certificate."""
 
 from __future__ import annotations
 
@@ -46,8 +45,7 @@ def tls_script(certs: Path, conf_dir: Path, host: str, port: str = "443") -> tup
 
 @pytest.fixture(scope="module")
 def proxy(settings: Settings, certs: Path) -> Iterator[tuple[str, str, httpx.Client]]:
-    """nginx's plain and HTTPS addresses (two free ports) before one Hypercorn on the test db, and
-    an HTTP/2-capable client that trusts only the generated certificate."""
+    """nginx's plain and HTTPS URLs before Hypercorn; an HTTP/2 client trusting only `certs`."""
     https_port = free_port()
     context = ssl.create_default_context(cafile=certs / "tls.crt")
     with (
