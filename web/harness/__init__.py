@@ -9,10 +9,8 @@ from mirakuru.base import ENV_UUID, cleanup_subprocesses
 
 
 def kill_own_leftovers() -> None:
-    """At exit, SIGKILL what this process's mirakuru executors left running, and nothing else.
-
-    mirakuru 3.1's own handler kills every process whose executor ID merely *contains* this pid:
-    with a container's small pids, one tool exiting killed another process's MariaDB."""
+    """At exit, SIGKILL what this process's mirakuru executors left running, and nothing else:
+    mirakuru 3.1's handler kills every process whose executor ID merely *contains* this pid."""
     mine = f"{os.getpid()}:"  # an executor's ID is "<pid of its creator>:<uuid>"
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):

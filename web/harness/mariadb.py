@@ -87,14 +87,13 @@ class MariaDB:
         self._executor.process = None
 
     def root(self, password: str = "") -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
-        """Root (the OS user's account) over the Unix socket, autocommit: a socket-only root
-        ignores `password`, which data made by the old db/local_server.py needs."""
+        """Root (the OS user's account) by socket, autocommit; socket-only ignores `password`."""
         return pymysql.connect(
             unix_socket=str(self.socket), user=USER, password=password, autocommit=True
         )
 
     def allow_root_over_tcp(self, password: str) -> None:
-        """Root from 127.0.0.1 with `password`, as the tests and tools log in."""
+        """Root from 127.0.0.1 with `password` (which the old db/local_server.py gave root too)."""
         with self.root(password) as conn, conn.cursor() as cur:
             cur.execute("CREATE OR REPLACE USER 'root'@'127.0.0.1' IDENTIFIED BY %s", (password,))
             cur.execute("GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")

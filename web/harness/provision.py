@@ -55,8 +55,7 @@ def root_connection(settings: Settings, timeout: float = 5.0) -> Connection:
 
 
 def create_app_database(conn: Connection, settings: Settings) -> None:
-    """On root's `conn` (closed after): the app's database and its account with rights on that
-    database only (as MySQL's image makes them)."""
+    """On root's `conn`, then closed: the app's database and its account, with rights on it only."""
     user, database = settings.db_username, settings.database_name
     with closing(conn), conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
@@ -78,8 +77,7 @@ def on_local_port(settings: Settings, port: int) -> Settings:
 
 
 def new_database(settings: Settings, name: str | None = None) -> Settings:
-    """Create a `_test` database (by default a name no parallel run picks) and the app's account
-    with rights on it (a server the project did not set up may lack it); its settings."""
+    """A new `_test` database (by default a name no parallel run picks) and the app's account."""
     name = name or f"{settings.database_name}_{secrets.token_hex(4)}_test"
     check_safe(name)
     test_settings = dataclasses.replace(settings, database_name=name)

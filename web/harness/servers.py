@@ -13,7 +13,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import mirakuru
 from mirakuru.exceptions import ProcessFinishedWithError
@@ -35,6 +34,7 @@ class Server:
 
     executor: mirakuru.HTTPExecutor
     url: str
+    netloc: str  # host:port, as an nginx upstream or a Prometheus target names it
     log_path: Path
 
     @property
@@ -42,11 +42,6 @@ class Server:
         """The process itself, to signal or wait for."""
         assert self.executor.process is not None, "not running"
         return self.executor.process
-
-    @property
-    def netloc(self) -> str:
-        """host:port, as an nginx upstream or a Prometheus target names it."""
-        return urlsplit(self.url).netloc
 
     def log(self) -> str:
         """Everything the process printed so far."""
@@ -59,13 +54,14 @@ def run_server(
 ) -> Iterator[Server]:
     """Run `command` once http://127.0.0.1:`port`/healthz answers (any status); always stop it."""
     with tempfile.TemporaryDirectory(prefix="server-") as tmp, open(f"{tmp}/out", "w") as out:
-        url = f"http://127.0.0.1:{port}"
+        netloc = f"127.0.0.1:{port}"
+        url = f"http://{netloc}"
         executor = mirakuru.HTTPExecutor(
             list(command), f"{url}/healthz", status=r"\d{3}", method="GET", envvars=dict(env),
             cwd=str(cwd), timeout=60, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        server = Server(executor, url, Path(out.name))
+        server = Server(executor, url, netloc, Path(out.name))
         try:
             executor.start()
         except (mirakuru.ProcessExitedWithError, mirakuru.TimeoutExpired) as err:
@@ -102,8 +98,7 @@ def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
 
 
 def main_config(directory: Path, production: bool) -> str:
-    """nginx.conf with every writable path under `directory`; `production` takes the workers and
-    connections of the project's nginx/nginx.conf, tests get one small worker."""
+    """nginx.conf writing under `directory`; sized as nginx/nginx.conf if `production`, or small."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").is_file() else ""
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -141,4 +136,4 @@ def run_nginx(upstreams: Sequence[str], production: bool = False) -> Iterator[Ng
         (directory / "nginx.conf").write_text(main_config(directory, production))
         command = [find_tool("nginx"), "-p", f"{tmp}/", "-e", "stderr", "-c", f"{tmp}/nginx.conf"]
         with run_server(command, port, {}, directory) as server:
-            yield Nginx(server.executor, server.url, server.log_path, directory)
+            yield Nginx(server.executor, server.url, server.netloc, server.log_path, directory)

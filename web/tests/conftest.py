@@ -28,19 +28,14 @@ from harness.provision import (
 )
 from harness.tools import free_port
 
-# Small: each test copies the data directory and starts a server of its own.
-PRIVATE_OPTIONS = [
-    "--skip-name-resolve",
-    "--innodb-buffer-pool-size=16M",
-    "--innodb-log-file-size=8M",
-]
+# Each test copies the data directory and starts a server of its own.
+SMALL_SERVER = ["--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"]
 PRIVATE_DATABASE = "counter_private_test"
 
 
 @pytest.fixture(scope="session")
 def server_settings() -> Settings:
-    """The developer's settings (shell, .local/quartenv, .quartenv) in development mode; the
-    session stops at once, in one line, when root cannot log in on that server."""
+    """The developer's settings in development mode; the session ends in one line without root."""
     load_quartenv()
     settings = Settings.from_env({**os.environ, "QUART_ENV": "development"})
     try:
@@ -77,7 +72,7 @@ def client(app: Quart) -> Client:
 @pytest.fixture(scope="session")
 def private_datadir(server_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Data with root over TCP and PRIVATE_DATABASE migrated, for each test to copy."""
-    server = MariaDB(tmp_path_factory.mktemp("private"), free_port(), PRIVATE_OPTIONS)
+    server = MariaDB(tmp_path_factory.mktemp("private"), free_port(), SMALL_SERVER)
     server.initialise()
     server.start()
     try:
@@ -91,7 +86,7 @@ def private_datadir(server_settings: Settings, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def private_server(private_datadir: Path, tmp_path: Path) -> Iterator[MariaDB]:
     """A MariaDB of this test's own, to stop, kill, freeze and restart."""
-    server = MariaDB(tmp_path / "mariadb", free_port(), PRIVATE_OPTIONS).copy_data(private_datadir)
+    server = MariaDB(tmp_path / "mariadb", free_port(), SMALL_SERVER).copy_data(private_datadir)
     server.start()
     yield server
     server.stop()

@@ -1,15 +1,79 @@
-"""The harness itself: one tool's exit never kills a server another process started."""
+"""The harness itself. With a MariaDB that lets root in by unix socket only (Debian's default),
+the tests stop at once and `make local-db` starts the project's private server; its other paths
+run on every `make local-test` (.ci/run's too): a fresh .local/ initialised, a server where root
+logs in. And one tool's exit never kills a server another process started."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import pymysql
 import pytest
+from dotenv import dotenv_values
 
-from harness.provision import WEB_DIR
-from harness.tools import require_tool
+from counter.config import Settings
+from harness.mariadb import MariaDB
+from harness.provision import WEB_DIR, on_local_port, root_connection
+from harness.tools import free_port, require_tool
+
+pytestmark = pytest.mark.processes
+
+
+def run(local_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python args` in web/ on the server at 127.0.0.1:`port`, with .local/ in `local_dir`."""
+    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(port)}
+    env["COUNTER_LOCAL_DIR"] = str(local_dir)
+    command = [sys.executable, *args]
+    return subprocess.run(command, cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=90)
+
+
+def test_refused_root_stops_the_tests_and_local_db_starts_the_private_server(
+    private_datadir: Path, tmp_path: Path, server_settings: Settings
+) -> None:
+    # .local/ as the old db/local_server.py left it: root@localhost with the password, no TCP root.
+    local_dir = tmp_path / "local"
+    old = MariaDB(local_dir / "mysql", free_port()).copy_data(private_datadir)
+    old.start()
+    old.execute("DROP USER 'root'@'127.0.0.1'")
+    old.execute(
+        "ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (os.environ["MYSQL_ROOT_PASSWORD"],)
+    )
+    old.stop()
+    debian = MariaDB(tmp_path / "debian", free_port(), options=()).copy_data(private_datadir)
+    debian.start()  # without --skip-name-resolve: 127.0.0.1 is localhost, as on Debian
+    debian.execute("DROP USER 'root'@'127.0.0.1'")  # root@localhost: unix socket only
+    port = debian.port
+    try:
+        started = time.monotonic()
+        tests = run(
+            local_dir, port, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_views.py"
+        )
+        assert time.monotonic() - started < 30  # 94 s before, one failure per test
+        assert tests.returncode == 3, tests  # pytest.exit's: no test ran
+        assert tests.stdout.count("'root' cannot log in on 127.0.0.1") == 1, tests.stdout
+
+        result = run(local_dir, port, "-m", "harness.localdb", "ensure")
+        assert result.returncode == 0, result
+        private = int(dotenv_values(local_dir / "quartenv")["DB_PORT"] or 0)
+        # 1698 as on Debian; 1130 where 127.0.0.1 does not resolve to localhost.
+        line = (
+            rf"root cannot log in on 127.0.0.1:{port} \((1698|1130)\): the project's private "
+            rf"MariaDB serves on 127.0.0.1:{private} \(DB_PORT={private} written"
+        )
+        assert re.search(line, result.stdout), result.stdout
+        root_connection(on_local_port(server_settings, private)).close()  # root over TCP
+        user, secret = server_settings.db_username, server_settings.db_password  # the app's
+        pymysql.connect(host="127.0.0.1", port=private, user=user, password=secret).close()
+    finally:
+        stopped = run(local_dir, port, "-m", "harness.localdb", "stop")
+        debian.stop()
+    assert "stopped the private server" in stopped.stdout, stopped
+
 
 # In a PID namespace, as in a container: small pids, as make test's container has.
 SCRIPT = """
