@@ -1,10 +1,11 @@
 """deploy/k8s's web pod run by Docker under the same constraints (security context, emptyDir as
 tmpfs, the Secret as files of the fsGroup), on the host network against a fresh database: the init
-container migrates it, the web container serves and stops."""
+container migrates it, the web container serves and stops within the grace period."""
 
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +23,10 @@ from kustomization import KUSTOMIZATIONS, config, render, web_container, web_pod
 pytestmark = [pytest.mark.docker, pytest.mark.processes]
 
 IMAGE = "counter-web:k8s-test"
+# Each container's effective security context: no root, no writes but to its mounts, no more.
+HARDENED: dict[str, object] = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001}
+HARDENED |= {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
+HARDENED |= {"capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 # The stand-in for each Secret key: the app's password, or a production-length random key.
 SECRET_VALUES = {"secret-key": "k8s-test-secret-key-" + os.urandom(16).hex()}
 
@@ -39,17 +44,17 @@ def docker_flags(
     pod: dict[str, Any], container: dict[str, Any], env: dict[str, str], password: str, tmp: Path
 ) -> list[str]:
     """`docker run` flags for `container` of `pod`, with `env` and the Secret files in `tmp`."""
+    # A container's own securityContext wins over the pod's, field by field.
     context = {**pod["securityContext"], **container["securityContext"]}
-    assert context["seccompProfile"] == {"type": "RuntimeDefault"}  # Docker's default profile
-    flags = ["--network", "host", "--user", f"{context['runAsUser']}:{context['runAsGroup']}"]
-    flags += ["--read-only"] if context["readOnlyRootFilesystem"] else []
-    flags += [f"--cap-drop={name}" for name in context["capabilities"]["drop"]]
-    flags += [] if context["allowPrivilegeEscalation"] else ["--security-opt", "no-new-privileges"]
+    assert {name: context.get(name) for name in HARDENED} == HARDENED, container["name"]
+    flags = ["--network", "host", "--user", "10001:10001", "--read-only", "--cap-drop=ALL"]
+    flags += ["--security-opt", "no-new-privileges"]  # and Docker's default seccomp profile
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    for mount in container["volumeMounts"]:
-        volume = volumes[mount["name"]]
+    mounts = {mount["mountPath"]: volumes[mount["name"]] for mount in container["volumeMounts"]}
+    assert "emptyDir" in mounts["/tmp"], container["name"]  # noqa: S108 (a mount)
+    for target, volume in mounts.items():
         if "emptyDir" in volume:
-            flags += ["--tmpfs", mount["mountPath"]]
+            flags += ["--tmpfs", target]
             continue
         # The Secret volume as kubelet lays it out: a file per item, `defaultMode`, the fsGroup.
         folder = tmp / volume["secret"]["secretName"]
@@ -59,7 +64,7 @@ def docker_flags(
             path.write_text(SECRET_VALUES.get(item["key"], password))
             os.chown(path, -1, pod["securityContext"]["fsGroup"])
             path.chmod(volume["secret"]["defaultMode"])
-        flags += ["-v", f"{folder}:{mount['mountPath']}:ro"]
+        flags += ["-v", f"{folder}:{target}:ro"]
     env = {**env, **{variable["name"]: variable["value"] for variable in container["env"]}}
     return flags + [f"--env={name}={value}" for name, value in env.items()]
 
@@ -72,15 +77,16 @@ def test_the_pod_migrates_serves_and_stops_under_its_constraints(
     pod, web = web_pod(base), web_container(base)
     (migrate,) = pod["initContainers"]
     # No command: the image's own start command, as the manifest leaves it.
-    assert "command" not in web
-    assert "args" not in web
+    assert not {"command", "args"} & web.keys()
+    # SIGTERM after preStop's drain: then Hypercorn's graceful timeout must fit in what is left.
+    pause = web["lifecycle"]["preStop"]["sleep"]["seconds"]
+    grace = pod["terminationGracePeriodSeconds"] - pause
+    assert pause >= 5
+    assert grace > runpy.run_path(str(WEB_DIR / "hypercorn_conf.py"))["graceful_timeout"]
     with throwaway_database(server_settings) as db:
-        env = {
-            **config(base),
-            "DB_HOST": db.db_host, "DB_PORT": str(db.db_port),
-            "DB_USERNAME": db.db_username, "DATABASE_NAME": db.database_name,
-            "WEB_BIND": f"127.0.0.1:{port}",
-        }  # fmt: skip
+        env = {**config(base), "DB_HOST": db.db_host, "DB_PORT": str(db.db_port)}
+        env |= {"DB_USERNAME": db.db_username, "DATABASE_NAME": db.database_name}
+        env["WEB_BIND"] = f"127.0.0.1:{port}"
         init = [docker, "run", "--rm", *docker_flags(pod, migrate, env, db.db_password, tmp_path)]
         init += [IMAGE, *migrate["command"]]
         done = subprocess.run(init, capture_output=True, text=True, timeout=180)
@@ -98,9 +104,7 @@ def test_the_pod_migrates_serves_and_stops_under_its_constraints(
             )
             assert [fetch(url, "/").status for _ in range(2)] == [200, 200]
             assert stored_count(db) == 2
-            # SIGTERM after preStop: Hypercorn is PID 1 here (no init), and must stop by itself.
-            pause = web["lifecycle"]["preStop"]["sleep"]["seconds"]
-            grace = pod["terminationGracePeriodSeconds"] - pause
+            # Hypercorn is PID 1 here (no init), and must stop by itself.
             started = time.monotonic()
             subprocess.run([docker, "stop", "-t", str(grace), name], check=True, timeout=grace + 30)
             assert time.monotonic() - started < grace
