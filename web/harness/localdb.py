@@ -1,9 +1,6 @@
-"""`make local-db` (`python -m harness.localdb ensure|stop`): a server where root may create the
-app's database. `ensure` uses DB_HOST:DB_PORT when root logs in there, else (nothing answers, or
-root is refused, as by Debian's socket-only root) starts the project's private MariaDB under
-.local/mysql/, its port in .local/quartenv when that differs. COUNTER_LOCAL_DIR moves .local/."""
-
-from __future__ import annotations
+"""`make local-db` (`python -m harness.localdb ensure|stop`): DB_HOST:DB_PORT if root logs in
+there, else (nothing answers, root is refused) the project's private MariaDB under .local/mysql/,
+its port in .local/quartenv when that differs. COUNTER_LOCAL_DIR moves .local/ (the tests do)."""
 
 import os
 import sys

@@ -18,14 +18,13 @@ from harness import kill_own_leftovers
 from harness.tools import find_tool
 
 USER = pwd.getpwuid(os.getuid()).pw_name  # root's account on the socket, as on Debian
+OPTIONS = ("--skip-name-resolve",)  # the grants name 127.0.0.1, never a host name
 
 
 class MariaDB:
     """One mariadbd whose data, socket, pid file and log all live under `home`."""
 
-    def __init__(
-        self, home: Path, port: int, options: Sequence[str] = ("--skip-name-resolve",)
-    ) -> None:
+    def __init__(self, home: Path, port: int, options: Sequence[str] = OPTIONS) -> None:
         self.home, self.port = home, port
         self.datadir, self.socket = home / "data", home / "mysqld.sock"
         self.log_path = home / "server.log"
@@ -60,7 +59,6 @@ class MariaDB:
         try:
             self._executor.start()
         except (mirakuru.ProcessExitedWithError, mirakuru.TimeoutExpired) as err:
-            self._executor.kill()
             log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
             raise RuntimeError(f"mariadbd did not start ({err}):\n{log}") from None
 

@@ -1,7 +1,5 @@
 """The one wait loop in web/ and db/: poll a condition until it holds, built on tenacity."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
@@ -17,8 +15,7 @@ def poll_until(
     interval: float = 0.1,
     errors: tuple[type[BaseException], ...] = (),
 ) -> R:
-    """`condition()`'s first truthy result, exceptions in `errors` counting as "not yet"; after
-    `timeout` seconds TimeoutError naming `what` and the last result or exception."""
+    """`condition()`'s first truthy result (`errors` count as "not yet"), or TimeoutError."""
     retry = t.retry_if_not_result(bool) | t.retry_if_exception_type(errors)
     poll = t.Retrying(stop=t.stop_after_delay(timeout), wait=t.wait_fixed(interval), retry=retry)
     try:

@@ -1,7 +1,5 @@
 """The app's database and account, made as root (by `make local-db` and the tests), and Alembic."""
 
-from __future__ import annotations
-
 import dataclasses
 import os
 import re
@@ -47,21 +45,18 @@ def root_connection(settings: Settings, timeout: float = 5.0) -> Connection:
         if err.args[0] not in ACCESS_DENIED:
             raise
         raise RootAccessError(
-            f"{user!r} cannot log in on {settings.db_host}:{settings.db_port} "
-            f"({err.args[1]}, {err.args[0]}): run `make local-db` (it starts the project's own "
-            "server on a free port when root is refused), or set MYSQL_ROOT_PASSWORD/_USER",
+            f"{user!r} cannot log in on {settings.db_host}:{settings.db_port} ({err.args[1]}, "
+            f"{err.args[0]}): run `make local-db`, or set MYSQL_ROOT_PASSWORD/_USER",
             err.args[0],
         ) from None
 
 
 def create_app_database(conn: Connection, settings: Settings) -> None:
     """On root's `conn`, then closed: the app's database and its account, with rights on it only."""
-    user, database = settings.db_username, settings.database_name
+    user, password, database = settings.db_username, settings.db_password, settings.database_name
     with closing(conn), conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
-        cur.execute(
-            "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, settings.db_password)
-        )
+        cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
         cur.execute(f"GRANT ALL ON `{database}`.* TO %s@'%%'", (user,))
 
 

@@ -1,8 +1,6 @@
 """Hypercorn and nginx as real processes on free loopback ports (mirakuru executors), configured
 as in production: hypercorn_conf.py and `manage:app`; the nginx template through `envsubst`."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import re
@@ -100,7 +98,6 @@ def render_site(upstreams: Sequence[str], listen: str, access_log: Path) -> str:
 def main_config(directory: Path, production: bool) -> str:
     """nginx.conf writing under `directory`; sized as nginx/nginx.conf if `production`, or small."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody
-    mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").is_file() else ""
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = "".join(f"{kind}_temp_path {directory}/{kind};" for kind in kinds)
     sizes = {"worker_processes": "1", "worker_connections": "128"}
@@ -110,7 +107,7 @@ def main_config(directory: Path, production: bool) -> str:
         f"{user}daemon off; pid {directory}/nginx.pid; error_log stderr warn;\n"
         f"worker_processes {sizes['worker_processes']};\n"
         f"events {{ worker_connections {sizes['worker_connections']}; }}\n"
-        f"http {{ {mime} {temp} include {directory}/default.conf; }}\n"
+        f"http {{ {temp} include {directory}/default.conf; }}\n"
     )
 
 

@@ -1,7 +1,5 @@
 """Finding the programs the harness runs (and a Docker engine), and free loopback ports for them."""
 
-from __future__ import annotations
-
 import os
 import shutil
 import socket

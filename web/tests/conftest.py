@@ -1,7 +1,4 @@
-"""Fixtures: one throwaway database per run, migrated by Alembic, and a fresh app on it per test;
-private MariaDB servers (copies of data made once per run) for the fault tests."""
-
-from __future__ import annotations
+"""Fixtures: a throwaway database per run, a fresh app per test, private MariaDB servers."""
 
 import dataclasses
 import os

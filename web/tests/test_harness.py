@@ -1,9 +1,5 @@
-"""The harness itself. With a MariaDB that lets root in by unix socket only (Debian's default),
-the tests stop at once and `make local-db` starts the project's private server; its other paths
-run on every `make local-test` (.ci/run's too): a fresh .local/ initialised, a server where root
-logs in. And one tool's exit never kills a server another process started."""
-
-from __future__ import annotations
+"""The harness: `make local-db` where root is refused (its other paths run on every
+`make local-test`, .ci/run's too), and one tool's exit never kills another's server."""
 
 import os
 import re
@@ -26,8 +22,7 @@ pytestmark = pytest.mark.processes
 
 def run(local_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     """`python args` in web/ on the server at 127.0.0.1:`port`, with .local/ in `local_dir`."""
-    env = {**os.environ, "DB_HOST": "127.0.0.1", "DB_PORT": str(port)}
-    env["COUNTER_LOCAL_DIR"] = str(local_dir)
+    env = dict(os.environ, DB_HOST="127.0.0.1", DB_PORT=str(port), COUNTER_LOCAL_DIR=str(local_dir))
     command = [sys.executable, *args]
     return subprocess.run(command, cwd=WEB_DIR, env=env, capture_output=True, text=True, timeout=90)
 
@@ -40,14 +35,13 @@ def test_refused_root_stops_the_tests_and_local_db_starts_the_private_server(
     old = MariaDB(local_dir / "mysql", free_port()).copy_data(private_datadir)
     old.start()
     old.execute("DROP USER 'root'@'127.0.0.1'")
-    old.execute(
-        "ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (os.environ["MYSQL_ROOT_PASSWORD"],)
-    )
+    password = os.environ["MYSQL_ROOT_PASSWORD"]
+    old.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (password,))
     old.stop()
-    debian = MariaDB(tmp_path / "debian", free_port(), options=()).copy_data(private_datadir)
+    port = free_port()
+    debian = MariaDB(tmp_path / "debian", port, options=()).copy_data(private_datadir)
     debian.start()  # without --skip-name-resolve: 127.0.0.1 is localhost, as on Debian
     debian.execute("DROP USER 'root'@'127.0.0.1'")  # root@localhost: unix socket only
-    port = debian.port
     try:
         started = time.monotonic()
         tests = run(
