@@ -24,9 +24,7 @@ BLOCK = re.compile(
     re.DOTALL,
 )
 # mypy's cache is copied (it revalidates files by size, mtime and hash): cold, mypy takes ~40 s.
-LEFT_OUT = shutil.ignore_patterns(
-    ".venv", ".pytest_cache", ".ruff_cache", "__pycache__", "artifacts"
-)
+LEFT_OUT = shutil.ignore_patterns(".venv", ".pytest_cache", ".ruff_cache", "__pycache__")
 
 
 def walkthrough() -> list[tuple[str, str]]:
