@@ -82,13 +82,15 @@ def new_database(settings: Settings, name: str | None = None) -> Settings:
 
 @contextmanager
 def throwaway_database(settings: Settings, name: str | None = None) -> Iterator[Settings]:
-    """`new_database`, dropped at the end."""
+    """`new_database`, dropped at the end with the account's grant on it (DROP keeps grants)."""
     test_settings = new_database(settings, name)
     try:
         yield test_settings
     finally:
+        database, user = test_settings.database_name, test_settings.db_username
         with closing(root_connection(settings)) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{test_settings.database_name}`")
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+            cur.execute(f"REVOKE ALL ON `{database}`.* FROM %s@'%%'", (user,))
 
 
 def alembic_config(settings: Settings) -> Config:
