@@ -1,13 +1,10 @@
 """HTTPS through the real nginx (the project's template) before a real Hypercorn, once the
 entrypoint's 30-tls-when-certs-mounted.sh has written its file for a `make cert` certificate."""
 
-from __future__ import annotations
-
 import os
 import signal
 import ssl
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -43,18 +40,16 @@ def tls_script(certs: Path, conf_dir: Path, host: str, port: str = "443") -> tup
     return done.returncode, done.stderr
 
 
-@pytest.fixture(scope="module")
-def proxy(settings: Settings, certs: Path) -> Iterator[tuple[str, str, httpx.Client]]:
-    """nginx's plain and HTTPS URLs before Hypercorn; an HTTP/2 client trusting only `certs`."""
-    https_port = free_port()
+def test_https_over_http2_with_hsts_plain_http_redirected(settings: Settings, certs: Path) -> None:
+    port = free_port()
+    host = f"localhost:{port}"
     context = ssl.create_default_context(cafile=certs / "tls.crt")
     with (
         run_hypercorn(settings) as app,
         run_nginx([app.netloc]) as nginx,
         httpx.Client(http2=True, verify=context, trust_env=False, timeout=10) as client,
     ):
-        tls_dir, host = nginx.directory / "tls.d", f"localhost:{https_port}"
-        assert tls_script(certs, tls_dir, host, f"127.0.0.1:{https_port}")[0] == 0
+        assert tls_script(certs, nginx.directory / "tls.d", host, f"127.0.0.1:{port}")[0] == 0
         nginx.process.send_signal(signal.SIGHUP)
 
         def reloaded() -> bool:  # both ports on the new config: HTTPS answers, HTTP redirects
@@ -68,25 +63,19 @@ def proxy(settings: Settings, certs: Path) -> Iterator[tuple[str, str, httpx.Cli
             poll_until(lambda: len(master.children()) == 1, 10, "the old worker's exit")
         except TimeoutError as err:
             raise AssertionError(f"{err}\n--- nginx ---\n{nginx.log()}") from None
-        yield nginx.url, f"https://{host}", client
-
-
-def test_https_over_http2_with_hsts_and_plain_http_redirected(
-    proxy: tuple[str, str, httpx.Client],
-) -> None:
-    plain, https, client = proxy
-    page = client.get(f"{https}/")
-    assert (page.status_code, page.http_version) == (200, "HTTP/2")
-    assert "Counter:" in page.text
-    assert page.headers["strict-transport-security"] == "max-age=86400"
-    # On top of the template's security headers, not instead of them.
-    assert {"x-content-type-options", "x-frame-options", "referrer-policy"} <= page.headers.keys()
-    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
-    # Plain HTTP goes to the configured host, never the client's; 308, not 301: a POST stays a POST.
-    reply = fetch(plain, "/api/counter?x=1", "POST", headers={"Host": "evil.example"})
-    assert (reply.status, reply.headers["Location"]) == (308, f"{https}/api/counter?x=1")
-    # ...but /healthz stays on plain HTTP, for container healthchecks.
-    assert fetch(plain, "/healthz").status == 200
+        page = client.get(f"https://{host}/")
+        assert (page.status_code, page.http_version) == (200, "HTTP/2")
+        assert "Counter:" in page.text
+        assert page.headers["strict-transport-security"] == "max-age=86400"
+        # On top of the template's security headers, not instead of them.
+        for name in ("x-content-type-options", "x-frame-options", "referrer-policy"):
+            assert name in page.headers, name
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        # Plain HTTP goes to the configured host, never the client's; 308: a POST stays a POST.
+        reply = fetch(nginx.url, "/api/counter?x=1", "POST", headers={"Host": "evil.example"})
+        assert (reply.status, reply.headers["Location"]) == (308, f"https://{host}/api/counter?x=1")
+        # ...but /healthz stays on plain HTTP, for container healthchecks.
+        assert fetch(nginx.url, "/healthz").status == 200
 
 
 def test_the_script_turns_tls_off_without_a_certificate_and_refuses_a_bad_host(
