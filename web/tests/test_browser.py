@@ -1,7 +1,5 @@
 """End to end in a real headless Chromium: Hypercorn behind nginx, the page and its JSON API."""
 
-from __future__ import annotations
-
 import re
 import tempfile
 from collections.abc import Iterator
@@ -47,13 +45,10 @@ def driver() -> Iterator[webdriver.Chrome]:
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         service = Service(executable_path=require_tool("chromedriver"))
-        browser = webdriver.Chrome(options=options, service=service)
-        try:
+        with webdriver.Chrome(options=options, service=service) as browser:
             browser.set_page_load_timeout(30)
             browser.set_script_timeout(WAIT)
             yield browser
-        finally:
-            browser.quit()
 
 
 def shown_count(driver: webdriver.Chrome) -> int:
@@ -75,13 +70,12 @@ def test_page_is_complete_styled_self_contained_and_counts_each_reload_once(
         assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
         assert driver.find_element(By.TAG_NAME, "h1").text
 
-        origin = driver.execute_script("return location.origin;")
-        assert origin == site.url
+        assert driver.execute_script("return location.origin;") == site.url
         resources: list[str] = driver.execute_script(
             "return performance.getEntriesByType('resource').map((entry) => entry.name);"
         )
-        assert [url for url in resources if not url.startswith(origin + "/")] == []
-        assert origin + "/static/style.css" in resources
+        assert [url for url in resources if not url.startswith(site.url + "/")] == []
+        assert site.url + "/static/style.css" in resources
         body = driver.find_element(By.TAG_NAME, "body")  # styled: a browser's default is 8px
         assert body.value_of_css_property("margin-top") == "0px"
 
