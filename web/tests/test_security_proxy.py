@@ -1,7 +1,5 @@
 """Bad input, error pages and forwarded headers: the real nginx in front of the real Hypercorn."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Iterator
 
