@@ -1,8 +1,5 @@
-"""Render deploy/k8s's kustomizations in Python, for machines without kustomize: `resources`,
-`images` and `patches` by file; maps merge, lists are replaced whole (test_k8s compares the result
-with `kubectl kustomize` wherever kubectl is installed)."""
-
-from __future__ import annotations
+"""deploy/k8s's kustomizations rendered in Python, for machines without kubectl: `resources`,
+`images` and `patches` by file; maps merge, lists are replaced (test_k8s compares with kubectl)."""
 
 import copy
 import os
@@ -35,17 +32,10 @@ def one(resources: list[Resource], kind: str, name: str = "counter-web") -> Reso
     return found
 
 
-def web_pod(resources: list[Resource]) -> Resource:
-    """The web Deployment's pod spec."""
-    spec: Resource = one(resources, "Deployment")["spec"]["template"]["spec"]
-    return spec
-
-
-def web_container(resources: list[Resource]) -> Resource:
-    """The web Deployment's serving container."""
-    container: Resource
-    (container,) = web_pod(resources)["containers"]
-    return container
+def containers_of(resource: Resource) -> list[Resource]:
+    """The init containers and containers of a workload's pod (none for other kinds)."""
+    pod = resource.get("spec", {}).get("template", {}).get("spec", {})
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
 def config(resources: list[Resource]) -> dict[str, str]:
@@ -65,12 +55,6 @@ def merge(target: Resource, patch: Resource) -> None:
             target[name] = copy.deepcopy(value)
 
 
-def pod_containers(resource: Resource) -> list[Resource]:
-    """The containers and init containers of a workload's pod template (none for other kinds)."""
-    pod = resource.get("spec", {}).get("template", {}).get("spec", {})
-    return [*pod.get("initContainers", []), *pod.get("containers", [])]
-
-
 def render(directory: Path) -> list[Resource]:
     """The resources `kubectl kustomize directory` would print (in file order, not kind order)."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
@@ -87,7 +71,7 @@ def render(directory: Path) -> list[Resource]:
         for patch in load_documents(directory / entry["path"]):
             merge(by_key[key(patch)], patch)
     for image in kustomization.get("images", []):
-        for container in (c for r in resources for c in pod_containers(r)):
+        for container in (c for r in resources for c in containers_of(r)):
             name, _, tag = container["image"].partition(":")
             if name == image["name"]:
                 tag, name = image.get("newTag", tag), image.get("newName", name)

@@ -1,14 +1,10 @@
-"""deploy/k8s, offline: both kustomizations render (like `kubectl kustomize` where installed), pass
-kubernetes-validate's pinned schemas in strict mode, and keep the promises that running the web pod
-under Docker (test_k8s_pod) cannot show."""
-
-from __future__ import annotations
+"""deploy/k8s, offline: both kustomizations render (as `kubectl kustomize` does), pass the pinned
+schemas in strict mode, and keep the promises that running the pod (test_k8s_pod) cannot show."""
 
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -17,18 +13,7 @@ import yaml
 from counter.config import Settings
 from counter.envvars import SECRET_VARIABLES
 from harness.servers import TEMPLATE
-from kustomization import (
-    K8S_DIR,
-    KUSTOMIZATIONS,
-    Resource,
-    config,
-    key,
-    one,
-    pod_containers,
-    render,
-    web_container,
-    web_pod,
-)
+from kustomization import K8S_DIR, KUSTOMIZATIONS, Resource, config, containers_of, key, one, render
 
 # Strict: a field newer than 1.35 fails, so the manifests apply on 1.35 and later.
 KUBERNETES_VERSION = "1.35.0"
@@ -76,18 +61,10 @@ def test_renders_like_kubectl_kustomize(name: str) -> None:
     assert {key(r): r for r in render(KUSTOMIZATIONS[name])} == expected
 
 
-def test_rolling_update_never_drops_capacity(rendered: list[Resource]) -> None:
-    spec = one(rendered, "Deployment")["spec"]
-    assert spec["strategy"]["type"] == "RollingUpdate"
-    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert spec["strategy"]["rollingUpdate"]["maxSurge"] >= 1
-    assert "replicas" not in spec  # the autoscaler owns the count; apply would reset it
-
-
 def test_probes_use_healthz_so_a_database_outage_keeps_every_pod_in_the_service(
     rendered: list[Resource],
 ) -> None:
-    container = web_container(rendered)
+    (container,) = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz", probe
         assert container[probe]["httpGet"]["port"] in {p["name"] for p in container["ports"]}
@@ -98,18 +75,9 @@ def test_probes_use_healthz_so_a_database_outage_keeps_every_pod_in_the_service(
 
 
 def test_every_container_has_requests_and_limits(rendered: list[Resource]) -> None:
-    for container in (c for r in rendered for c in pod_containers(r)):
+    for container in (c for r in rendered for c in containers_of(r)):
         assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), container["name"]
         assert "memory" in container["resources"]["limits"], container["name"]
-
-
-def test_migrations_run_first_from_the_same_image_after_the_preflight(
-    rendered: list[Resource],
-) -> None:
-    # That the command migrates, test_k8s_pod runs it to show.
-    (migrate,) = web_pod(rendered)["initContainers"]
-    assert migrate["image"] == web_container(rendered)["image"]
-    assert "counter.preflight" in " ".join(migrate["command"])
 
 
 def test_no_secret_value_in_any_manifest_and_no_api_token_in_a_pod(
@@ -117,26 +85,22 @@ def test_no_secret_value_in_any_manifest_and_no_api_token_in_a_pod(
 ) -> None:
     assert "Secret" not in {r["kind"] for r in rendered}
     assert not set(config(rendered)) & set(SECRET_VARIABLES)
-    for resource in rendered:
-        for container in pod_containers(resource):
+    for resource in (r for r in rendered if containers_of(r)):
+        pod = resource["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        # A secret's variable holds only the path of a file that a Secret volume mounts.
+        secrets = {v["name"]: v.get("secret", {}) for v in pod["volumes"]}
+        for container in containers_of(resource):
+            files = {
+                f"{mount['mountPath']}/{item['path']}"
+                for mount in container["volumeMounts"]
+                # A volumeClaimTemplate's mount has no entry in `secrets`.
+                for item in secrets.get(mount["name"], {}).get("items", [])
+            }
             for variable in container.get("env", []):
                 if re.search("SECRET|PASSWORD", variable["name"]) and "value" in variable:
-                    # Only the path of a file mounted from a Secret.
                     assert variable["name"].endswith("_FILE"), variable
-                    assert variable["value"] in secret_files(resource, container), variable
-        if pod_containers(resource):
-            assert resource["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
-
-
-def secret_files(workload: Resource, container: dict[str, Any]) -> set[str]:
-    """The paths of the files Secret volumes mount in `container`."""
-    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
-    return {
-        f"{mount['mountPath']}/{item['path']}"
-        for mount in container["volumeMounts"]
-        # A volumeClaimTemplate's mount has no entry in `volumes`.
-        for item in volumes.get(mount["name"], {}).get("secret", {}).get("items", [])
-    }
+                    assert variable["value"] in files, variable
 
 
 def test_the_config_makes_production_settings_of_variables_the_app_reads(
@@ -149,13 +113,18 @@ def test_the_config_makes_production_settings_of_variables_the_app_reads(
     assert set(config(rendered)) <= set(settings.to_env())
 
 
-def test_service_ingress_autoscaler_and_budget_point_at_the_web_pods(
+def test_rollout_service_ingress_autoscaler_and_budget_fit_the_web_pods(
     rendered: list[Resource],
 ) -> None:
-    labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    deployment = one(rendered, "Deployment")["spec"]
+    # An old pod stops only once a new one is ready (the API server then refuses a maxSurge of 0).
+    assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "replicas" not in deployment  # the autoscaler owns the count; apply would reset it
+    labels = deployment["template"]["metadata"]["labels"]
+    (web,) = deployment["template"]["spec"]["containers"]
     service = one(rendered, "Service")
     assert service["spec"]["selector"].items() <= labels.items()
-    assert service["spec"]["ports"][0]["targetPort"] == web_container(rendered)["ports"][0]["name"]
+    assert service["spec"]["ports"][0]["targetPort"] == web["ports"][0]["name"]
     assert one(rendered, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == labels
     target = one(rendered, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", "counter-web")
