@@ -18,12 +18,13 @@ from harness.poll import poll_until
 
 @dataclass(frozen=True)
 class Reply:
-    """What one request got back, and how long it took."""
+    """What one request got back (status 0: no whole reply), how long it took, and when it began."""
 
     status: int
     headers: http.client.HTTPMessage
     body: bytes
     seconds: float
+    started: float
 
     @property
     def text(self) -> str:
@@ -56,7 +57,7 @@ def fetch(
 ) -> Reply:
     """`method path` on `base` (http://host:port), optionally from the loopback address `source`;
     an iterable body goes out chunked. Connection errors propagate."""
-    started, source_address = time.monotonic(), (source, 0) if source else None
+    started, source_address = time.time(), (source, 0) if source else None
     conn = http.client.HTTPConnection(urlsplit(base).netloc, None, timeout, source_address)
     try:
         chunked = body is not None and not isinstance(body, bytes)
@@ -65,7 +66,7 @@ def fetch(
         content = response.read()
     finally:
         conn.close()
-    return Reply(response.status, response.headers, content, time.monotonic() - started)
+    return Reply(response.status, response.headers, content, time.time() - started, started)
 
 
 def page_count(html: str) -> int:
@@ -115,6 +116,7 @@ class Load:
         self._request = (method, path, None, {} if keepalive else {"Connection": "close"})
         self._budget, self._lock, self._stopping = budget, threading.Lock(), threading.Event()
         self.replies: list[Reply] = []
+        self.failures: list[Reply] = []  # no whole reply (status 0): the headers, if they came
         self.errors: Counter[str] = Counter()
         self.lost = 0  # requests sent that got no answer (closed, timed out): each may have counted
         self._clients = [threading.Thread(target=self._client) for _ in range(connections)]
@@ -131,21 +133,23 @@ class Load:
         """One client's requests; http.client reopens the connection after a `close`."""
         conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout)
         while self._next():
-            started, sent = time.monotonic(), False
+            started, sent, headers = time.time(), False, http.client.HTTPMessage()
             try:
                 conn.request(*self._request)
                 sent = True
                 response = conn.getresponse()
+                headers = response.headers
                 body = response.read()
-                seconds = time.monotonic() - started
-                self.replies.append(Reply(response.status, response.headers, body, seconds))
-                time.sleep(self._pause)
+                seconds = time.time() - started
+                self.replies.append(Reply(response.status, headers, body, seconds, started))
             except (OSError, http.client.HTTPException) as err:
                 conn.close()
+                self.failures.append(Reply(0, headers, b"", time.time() - started, started))
                 with self._lock:
                     self.errors[type(err).__name__] += 1
                     self.lost += sent
                 time.sleep(0.01)
+            time.sleep(self._pause)
         conn.close()
 
     def statuses(self) -> Counter[int]:
