@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -140,8 +141,8 @@ def under_load(stack: Stack, name: str, action: Callable[[], None]) -> list[Repl
     """`action` under a steady load through nginx from SETTLE s before it to SETTLE s after it:
     the requests that failed, once each 200's number is stored once."""
     before, base = stack.stored_count(), f"http://127.0.0.1:{stack.port}"
-    pages = Load(base, CLIENTS, BUDGET, "GET", "/", keepalive=False, pause=PAUSE)
-    posts = Load(base, CLIENTS, BUDGET, "POST", "/api/counter", keepalive=False, pause=PAUSE)
+    load = partial(Load, base, CLIENTS, BUDGET, keepalive=False, timeout=10, pause=PAUSE)
+    pages, posts = load("GET", "/"), load("POST", "/api/counter")
     started = time.time()
     try:
         time.sleep(SETTLE)
