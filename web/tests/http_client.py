@@ -57,8 +57,10 @@ def fetch(
 ) -> Reply:
     """`method path` on `base` (http://host:port), optionally from the loopback address `source`;
     an iterable body goes out chunked. Connection errors propagate."""
-    started, source_address = time.time(), (source, 0) if source else None
-    conn = http.client.HTTPConnection(urlsplit(base).netloc, None, timeout, source_address)
+    source_address = (source, 0) if source else None
+    netloc = urlsplit(base).netloc
+    conn = http.client.HTTPConnection(netloc, timeout=timeout, source_address=source_address)
+    started, clock = time.time(), time.monotonic()
     try:
         chunked = body is not None and not isinstance(body, bytes)
         conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
@@ -66,7 +68,7 @@ def fetch(
         content = response.read()
     finally:
         conn.close()
-    return Reply(response.status, response.headers, content, time.time() - started, started)
+    return Reply(response.status, response.headers, content, time.monotonic() - clock, started)
 
 
 def page_count(html: str) -> int:
@@ -92,13 +94,14 @@ def wait_for_status(base: str, path: str, status: int, within: float, method: st
         reply = fetch(base, path, method, timeout=within)
         return reply if reply.status == status else None
 
-    return poll_until(answered, within, f"{method} {path} answering {status}", 0.05, (OSError,))
+    waiting = f"{method} {path} answering {status}"
+    return poll_until(answered, within, waiting, interval=0.05, errors=(OSError,))
 
 
 class Load:
     """`connections` clients sending `method path` back to back (or `pause` s apart), at most
-    `budget` requests in all, over kept-alive connections (or one per request); a reply slower
-    than `timeout` is an error. Unlike wrk it never abandons a request: stop() waits for each."""
+    `budget` requests in all, over kept-alive connections (or one per request); a socket silent
+    for `timeout` s is an error. Unlike wrk it never abandons a request: stop() waits for each."""
 
     def __init__(
         self,
@@ -119,7 +122,9 @@ class Load:
         self.failures: list[Reply] = []  # no whole reply (status 0): the headers, if they came
         self.errors: Counter[str] = Counter()
         self.lost = 0  # requests sent that got no answer (closed, timed out): each may have counted
-        self._clients = [threading.Thread(target=self._client) for _ in range(connections)]
+        self._clients = [
+            threading.Thread(target=self._client, daemon=True) for _ in range(connections)
+        ]
         for client in self._clients:
             client.start()
 
@@ -133,18 +138,19 @@ class Load:
         """One client's requests; http.client reopens the connection after a `close`."""
         conn = http.client.HTTPConnection(self._netloc, timeout=self._timeout)
         while self._next():
-            started, sent, headers = time.time(), False, http.client.HTTPMessage()
+            started, clock = time.time(), time.monotonic()
+            sent, headers = False, http.client.HTTPMessage()
             try:
                 conn.request(*self._request)
                 sent = True
                 response = conn.getresponse()
                 headers = response.headers
                 body = response.read()
-                seconds = time.time() - started
+                seconds = time.monotonic() - clock
                 self.replies.append(Reply(response.status, headers, body, seconds, started))
             except (OSError, http.client.HTTPException) as err:
                 conn.close()
-                self.failures.append(Reply(0, headers, b"", time.time() - started, started))
+                self.failures.append(Reply(0, headers, b"", time.monotonic() - clock, started))
                 with self._lock:
                     self.errors[type(err).__name__] += 1
                     self.lost += sent

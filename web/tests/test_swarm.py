@@ -63,7 +63,9 @@ class Stack:
     def run(self, command: str, *, succeeds: bool = True, **env: str) -> str:
         """`swarm.sh <command>` for this stack: its output, once it succeeded (or failed)."""
         env = {**os.environ, "STACK_NAME": self.name, "HTTP_PORT": str(self.port), **env}
-        done = subprocess.run([SCRIPT, command], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [SCRIPT, command], env=env, capture_output=True, text=True, timeout=600
+        )
         output = done.stdout + done.stderr
         assert (done.returncode == 0) == succeeds, f"swarm.sh {command}:\n{output}"
         return output
@@ -151,8 +153,10 @@ def under_load(stack: Stack, name: str, action: Callable[[], None]) -> list[Repl
         action_ended = time.time()
         time.sleep(SETTLE)
     finally:
-        pages.stop()
-        posts.stop()
+        try:
+            pages.stop()
+        finally:
+            posts.stop()
     seconds, replies = time.time() - started, pages.replies + posts.replies
     failed = [r for r in replies if not 200 <= r.status < 300] + pages.failures + posts.failures
     print(f"\n{name}: {len(replies)} replies in {seconds:.0f} s, failed: {len(failed)}")
