@@ -3,6 +3,7 @@ serves: quick 503s that are never counted later, no hang, recovery without a res
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ FAULT_SECONDS = 4.0
 # no answer at all fails after 1.5 s; then the breaker answers at once.
 FIRST_503_WITHIN = 2.0
 FAST_503 = 0.25
+INTERNALS = re.compile(r"(?i)traceback|operationalerror|can.t connect|errno|pymysql")
 PROBES = [("/", "GET"), ("/api/counter", "POST"), ("/api/counter", "GET"), ("/readyz", "GET")]
 LOCKS = {
     "row": ("BEGIN", "SELECT count FROM `{db}`.counter FOR UPDATE", "COMMIT"),
@@ -58,7 +60,8 @@ def test_stopped_database_gives_503_then_the_count_continues(
             assert (reply.status, reply.headers["Retry-After"]) == (503, "5"), reply
             assert reply.seconds < FIRST_503_WITHIN, reply
             assert "The database is unavailable right now" in reply.text, reply
-            assert "Traceback" not in reply.text
+            assert not INTERNALS.search(reply.text), reply.text
+            assert str(private_server.port) not in reply.text
         error = fetch(web.url, "/api/counter").json()["error"]
         assert error["code"] == "database_unavailable"  # type: ignore[index]
         assert fetch(web.url, "/healthz").status == 200
@@ -139,7 +142,7 @@ def test_the_apps_connections_are_its_own_account_and_replaced_after_wait_timeou
     private_server: MariaDB, private_settings: Settings, web: Server
 ) -> None:
     private_server.execute("SET GLOBAL wait_timeout = 2")  # before the app's first connection
-    user, own = private_settings.db_username, f" ON `{private_settings.database_name}`.* TO "
+    user = private_settings.db_username
 
     def app_connections() -> object:
         query = "SELECT COUNT(*) FROM information_schema.processlist WHERE user = %s"
@@ -149,9 +152,6 @@ def test_the_apps_connections_are_its_own_account_and_replaced_after_wait_timeou
         assert fetch(web.url, "/api/counter").status == 200
         assert fetch(web.url, "/api/counter", "POST").status == 200
     assert app_connections() != 0
-    # Least privilege: that account has rights on its own database only.
-    grants = [str(row[0]) for row in private_server.execute("SHOW GRANTS FOR %s@'%%'", (user,))]
-    assert all(g.startswith("GRANT USAGE ON *.* TO ") or own in g for g in grants), grants
     poll_until(lambda: app_connections() == 0, 10, "the server closing idle connections")
     replies = [fetch(web.url, path) for path in ("/api/counter", "/api/counter", "/", "/")]
     assert [r.status for r in replies] == [200] * len(replies), web.log()

@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 
 from counter.config import Settings
 from harness.mariadb import MariaDB
-from harness.provision import WEB_DIR, on_local_port, root_connection, throwaway_database
+from harness.provision import WEB_DIR, on_local_port, root_connection
 from harness.tools import free_port, require_tool
 
 pytestmark = pytest.mark.processes
@@ -90,11 +90,3 @@ def test_an_exiting_tool_leaves_other_processes_servers_alone() -> None:
     if "Operation not permitted" in result.stderr:  # e.g. a CI runner's user, without root
         pytest.skip(f"no PID namespace here: {result.stderr.strip()}")
     assert result.stdout.strip() == "alive", result
-
-
-def test_a_throwaway_database_leaves_no_grant_behind(server_settings: Settings) -> None:
-    with throwaway_database(server_settings) as test_settings:
-        name = test_settings.database_name
-    with root_connection(server_settings) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM mysql.db WHERE Db = %s", (name,))
-        assert cur.fetchone() == (0,)

@@ -1,9 +1,13 @@
-"""Migrations: up, down and up again on a database of their own, and no drift from tables.py."""
+"""Migrations: up, down and up again on a database of their own, no drift from tables.py, and
+the account they and the app run as."""
 
 import pytest
 from alembic import command
+from quart import Quart
+from sqlalchemy.exc import OperationalError
 
 from counter.config import Settings
+from counter.db import get_db
 from harness.provision import (
     UnsafeDatabaseError,
     alembic_config,
@@ -31,6 +35,8 @@ def test_upgrade_downgrade_upgrade(server_settings: Settings) -> None:
         assert counter_rows(empty) is None
         command.upgrade(config, "head")
         assert counter_rows(empty) == [(1, 0)]
+    with root_connection(server_settings) as conn, conn.cursor() as cur:  # dropped, and its grant
+        assert not cur.execute("SELECT 1 FROM mysql.db WHERE Db = %s", (empty.database_name,))
 
 
 def test_no_drift_between_tables_and_migrations(settings: Settings) -> None:
@@ -41,3 +47,12 @@ def test_no_drift_between_tables_and_migrations(settings: Settings) -> None:
 def test_refuses_databases_not_ending_in_test(settings: Settings, name: str) -> None:
     with pytest.raises(UnsafeDatabaseError), throwaway_database(settings, name):
         pass
+
+
+async def test_the_apps_account_has_rights_on_its_own_databases_only(app: Quart) -> None:
+    # Under `make test` and GitHub's job, MySQL's image made this account (MYSQL_USER).
+    async with app.app_context(), get_db().engine.connect() as conn:
+        grants = (await conn.exec_driver_sql("SHOW GRANTS FOR CURRENT_USER()")).scalars().all()
+        with pytest.raises(OperationalError, match="1044"):  # access denied
+            await conn.exec_driver_sql("CREATE DATABASE counter_escape_test")
+    assert all(g.startswith("GRANT USAGE ON *.*") or " ON *.* " not in g for g in grants), grants
