@@ -61,3 +61,9 @@ def test_the_tls_override_mounts_the_certificate_and_the_script() -> None:
     script = "docker-entrypoint.d/30-tls-when-certs-mounted.sh"
     assert mounts[f"/{script}"] == REPO_DIR / "nginx" / script
     assert nginx["environment"]["NGINX_PUBLIC_HOST"]
+
+
+@pytest.mark.parametrize(("stack", "service"), [(DEV, "db"), (TEST, "testdb")])
+def test_mysql_is_healthy_only_once_it_listens_on_tcp(stack: str, service: str) -> None:
+    # The first-boot temporary server answers on the socket only: a socket ping passes too early.
+    assert "-h 127.0.0.1" in " ".join(services(stack)[service]["healthcheck"]["test"])
