@@ -1,36 +1,34 @@
-"""Readiness: a database not migrated, or without its counter row, answers 503 "run `make
-migrate`" on every path until `make migrate` repairs it. (/healthz: test_faults_outage.)"""
+"""Readiness on a real Hypercorn: a database not migrated, or without its counter row, answers
+503 "run `make migrate`" on every path until `make migrate` repairs it."""
 
-import asyncio
+import pytest
 
-from quart.typing import TestClientProtocol as Client
-from sqlalchemy import delete
-
-from counter import create_app
 from counter.config import Settings
-from counter.db import get_db
-from counter.tables import counter
-from harness.provision import migrate, throwaway_database
+from harness.provision import migrate, root_connection, throwaway_database
+from harness.servers import Server, run_hypercorn
+from http_client import fetch
+
+PATHS = ("/readyz", "/", "/api/counter")
 
 
-async def assert_503_until_make_migrate(client: Client, settings: Settings) -> None:
+def assert_503_until_make_migrate(web: Server, settings: Settings) -> None:
     """Every path says "run `make migrate`"; once it has run, they answer 200."""
-    for path in ("/readyz", "/", "/api/counter"):
-        response = await client.get(path)
-        assert response.status_code == 503, path
-        assert "run `make migrate`" in await response.get_data(as_text=True)
-    await asyncio.to_thread(migrate, settings)  # what the advice says: alembic upgrade head
-    for path in ("/readyz", "/", "/api/counter"):
-        assert (await client.get(path)).status_code == 200, path
+    for path in PATHS:
+        reply = fetch(web.url, path)
+        assert reply.status == 503, path
+        assert "run `make migrate`" in reply.text
+    migrate(settings)  # what the advice says: alembic upgrade head
+    for path in PATHS:
+        assert fetch(web.url, path).status == 200, path
 
 
-async def test_unmigrated_or_rowless_database_is_503_until_make_migrate(
+@pytest.mark.processes
+def test_unmigrated_or_rowless_database_is_503_until_make_migrate(
     server_settings: Settings,
 ) -> None:
-    with throwaway_database(server_settings) as empty:
-        app = create_app(empty)
-        async with app.test_app():
-            await assert_503_until_make_migrate(app.test_client(), empty)
-            async with app.app_context(), get_db().engine.begin() as conn:
-                await conn.execute(delete(counter))  # the migration environment restores it
-            await assert_503_until_make_migrate(app.test_client(), empty)
+    with throwaway_database(server_settings) as empty, run_hypercorn(empty) as web:
+        assert_503_until_make_migrate(web, empty)
+        with root_connection(empty) as conn, conn.cursor() as cur:
+            cur.execute(f"USE `{empty.database_name}`")
+            cur.execute("DELETE FROM counter")  # the migration environment restores the row
+        assert_503_until_make_migrate(web, empty)
