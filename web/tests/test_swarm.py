@@ -88,11 +88,12 @@ class Stack:
 
     def web_tasks(self, without: str = "") -> list[Task]:
         """Once exactly 3 web tasks run, none of them the task `without`."""
-        deadline = time.monotonic() + 150
-        while len(tasks := self.tasks("web")) != 3 or without in {task.id for task in tasks}:
-            assert time.monotonic() < deadline, f"not 3 running web tasks: {tasks}"
-            time.sleep(0.5)
-        return tasks
+
+        def three_without() -> list[Task] | None:
+            tasks = self.tasks("web")
+            return tasks if len(tasks) == 3 and without not in {t.id for t in tasks} else None
+
+        return poll_until(three_without, 150, "3 running web tasks", interval=0.5)
 
     def stored_count(self) -> int:
         """The counter row's value, read in the database's container as the app's account."""
