@@ -15,6 +15,12 @@ from urllib.parse import urlsplit
 
 from harness.poll import poll_until
 
+# Never to reach a client: tracebacks, the driver's words, versions ("nginx/1.22.1", "Python/3.11").
+LEAKS = ("traceback", 'file "', "sqlalchemy", "operationalerror", "can't connect", "errno")
+VERSION = re.compile(
+    r"(?i)(nginx|hypercorn|quart|werkzeug|python|uvloop|mysql|mariadb)[/ ]v?\d+\.\d+"
+)
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -69,6 +75,12 @@ def fetch(
     finally:
         conn.close()
     return Reply(response.status, response.headers, content, time.monotonic() - clock, started)
+
+
+def assert_nothing_internal(text: str) -> None:
+    """No traceback, database driver's words, or server or library version in what a client got."""
+    assert not [leak for leak in LEAKS if leak in text.lower()], text
+    assert not VERSION.search(text), text
 
 
 def page_count(html: str) -> int:
